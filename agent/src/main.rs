@@ -1,0 +1,27 @@
+//! `static-vxlan-agent`: makes static VXLAN VTEPs first-class BGP EVPN
+//! citizens. It runs as an SR Linux NDK agent or standalone next to FRR or
+//! GoBGP, snoops ARP/ND inside VXLAN with eBPF, and advertises EVPN routes on
+//! behalf of the static VTEPs through its own iBGP speaker.
+//!
+//! This is the command-line edge: argument parsing and error reporting. The
+//! subsystems live in their own modules and crates (see ARCHITECTURE.md).
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+/// Command-line interface.
+#[derive(Debug, Parser)]
+#[command(
+    name = "static-vxlan-agent",
+    version,
+    about = "Advertises static VXLAN VTEPs and the MACs behind them into BGP EVPN",
+    long_about = "Advertises static VXLAN VTEPs and the MACs behind them into BGP EVPN.\n\n\
+                  It snoops ARP and ND inside VXLAN on the uplinks with eBPF and originates \
+                  EVPN route types 3 and 2 on behalf of each static VTEP towards the local \
+                  BGP route reflector."
+)]
+struct Cli {}
+
+fn main() {
+    let _cli = Cli::parse();
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Installs everything the demo lab and the test suite need, and nothing twice:
+# each step checks first and skips what is already there.
+#
+#   Debian packages   FRR, GoBGP, iproute2, capture and BPF tools, yanglint, rpm
+#   Rust              rustfmt + clippy on stable; the pinned nightly with rust-src
+#                     (the eBPF program is built with it)
+#   bpf-linker        built against that nightly's own libLLVM, rebuilt when
+#                     the pinned nightly changes
+#   Python            a venv under .venv/ with pytest (CLI plugin tests)
+#
+# Runs as root on Debian 12. As another user it only checks, and says what is
+# missing.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/versions.sh
+source "$repo/scripts/versions.sh"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# --- Debian packages ---------------------------------------------------------
+apt_packages=(
+    frr gobgpd iproute2 iputils-ping iputils-arping tcpdump tshark bpftool
+    libyang2-tools rpm python3-venv python3-pip musl-tools ca-certificates
+)
+missing=()
+for package in "${apt_packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$package")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    is_root || die "missing Debian packages: ${missing[*]} (run as root, or apt-get install them)"
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -q
+    # tshark asks whether non-root users may capture; the default (no) is fine.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    say "Debian packages: all present"
+fi
+
+# --- Rust toolchains ---------------------------------------------------------
+command -v rustup >/dev/null 2>&1 || die "rustup is required (stable Rust installed with rustup)"
+command -v cargo >/dev/null 2>&1 || die "cargo is not on PATH (source \$HOME/.cargo/env)"
+
+installed_components() { rustup component list --installed --toolchain "$1" 2>/dev/null; }
+
+stable_components=$(installed_components stable)
+for component in rustfmt clippy; do
+    if ! grep -q "^$component" <<<"$stable_components"; then
+        say "adding $component to stable"
+        rustup component add "$component" --toolchain stable
+    fi
+done
+
+if ! rustup toolchain list | grep -q "^$EBPF_NIGHTLY"; then
+    say "installing $EBPF_NIGHTLY with rust-src (builds the eBPF program)"
+    rustup toolchain install "$EBPF_NIGHTLY" --profile minimal --component rust-src
+elif ! installed_components "$EBPF_NIGHTLY" | grep -q '^rust-src'; then
+    say "adding rust-src to $EBPF_NIGHTLY"
+    rustup component add rust-src --toolchain "$EBPF_NIGHTLY"
+else
+    say "$EBPF_NIGHTLY with rust-src: present"
+fi
+
+# --- bpf-linker --------------------------------------------------------------
+# bpf-linker links against LLVM and must use the very libLLVM that ships in the
+# nightly aya-build runs; a stamp records which one it was built for.
+llvm_version=$(rustc "+$EBPF_NIGHTLY" -vV | sed -n 's/^LLVM version: //p')
+[ -n "$llvm_version" ] || die "cannot read the LLVM version of $EBPF_NIGHTLY"
+llvm_major=${llvm_version%%.*}
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+stamp="$cargo_home/.bpf-linker-built-for"
+want="bpf-linker $BPF_LINKER_VERSION $EBPF_NIGHTLY llvm-$llvm_version"
+if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] &&
+    rustup run "$EBPF_NIGHTLY" bpf-linker --version >/dev/null 2>&1; then
+    say "$want: present"
+else
+    sysroot=$(rustc "+$EBPF_NIGHTLY" --print sysroot)
+    libllvm=$(find "$sysroot/lib" -maxdepth 1 -name 'libLLVM.so.*' | head -n 1)
+    [ -n "$libllvm" ] || die "no libLLVM.so.* in $sysroot/lib"
+    prefix=$(mktemp -d)
+    trap 'rm -rf "$prefix"' EXIT
+    mkdir -p "$prefix/lib"
+    ln -s "$libllvm" "$prefix/lib/libLLVM.so"
+    say "building $want (about a minute)"
+    LLVM_PREFIX=$prefix cargo install --force --locked bpf-linker --version "$BPF_LINKER_VERSION" \
+        --no-default-features --features "llvm-$llvm_major"
+    rustup run "$EBPF_NIGHTLY" bpf-linker --version >/dev/null ||
+        die "bpf-linker was built but does not run under $EBPF_NIGHTLY"
+    echo "$want" >"$stamp"
+fi
+
+# --- Python ------------------------------------------------------------------
+venv="$repo/.venv"
+if ! "$venv/bin/python" -c 'import pytest' >/dev/null 2>&1 ||
+    [ "$("$venv/bin/python" -c 'import pytest; print(pytest.__version__)')" != "$PYTEST_VERSION" ]; then
+    say "creating the Python venv in .venv with pytest $PYTEST_VERSION"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "pytest==$PYTEST_VERSION"
+else
+    say "Python venv with pytest $PYTEST_VERSION: present"
+fi
+
+say "done"

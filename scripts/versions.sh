@@ -1,0 +1,9 @@
+# Versions the scripts pin, in one place. Sourced, not run.
+# The eBPF build (ebpf-arp-snoop/loader/build.rs) names the same nightly;
+# a test checks the two agree.
+
+# The nightly aya 0.14 is verified with (rustc 1.97, LLVM 22). A plain
+# `nightly` would install whatever is newest and break reproducibility.
+EBPF_NIGHTLY=nightly-2026-05-19
+BPF_LINKER_VERSION=0.13.0
+PYTEST_VERSION=9.2.0
