@@ -164,7 +164,7 @@ fn gobgp_open_with_unknown_capabilities() {
     let open = Open {
         my_as: 65000,
         hold_time: 90,
-        bgp_id: Ipv4Addr::new(127, 0, 0, 1),
+        bgp_id: Ipv4Addr::LOCALHOST,
         capabilities: vec![
             Capability::RouteRefresh,
             Capability::Unknown { code: 73, value: hex("02766d00") },

@@ -6,7 +6,7 @@ use bgp_wire::{DecodeCx, EncodeCx, Message};
 /// Bytes from hex, ignoring whitespace and `|` separators.
 pub(crate) fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     digits
         .chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).expect("ascii"), 16).expect("hex digit"))
@@ -15,7 +15,11 @@ pub(crate) fn hex(s: &str) -> Vec<u8> {
 
 /// Lowercase hex of bytes.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(2 * bytes.len()), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }
 
 /// Asserts two byte strings are equal, showing both in hex and where they

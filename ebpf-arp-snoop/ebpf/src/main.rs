@@ -39,7 +39,7 @@ mod program {
     /// TC entry point. `TC_ACT_PIPE` hands the frame on to the next
     /// classifier unchanged, so forwarding is never affected.
     #[classifier]
-    pub fn arp_snoop_tc(_ctx: TcContext) -> i32 {
+    fn arp_snoop_tc(_ctx: TcContext) -> i32 {
         bump(Counter::Seen);
         #[expect(clippy::cast_possible_wrap, reason = "TC_ACT_PIPE is 3")]
         let verdict = TC_ACT_PIPE as i32;
@@ -53,10 +53,12 @@ mod program {
     }
 }
 
+// The library target only exists for the loader's rebuild tracking.
+use arp_snoop_ebpf as _;
 // On the host this crate is an empty binary; these keep the dependency lint
 // quiet there, since only the BPF build uses them.
 #[cfg(not(target_arch = "bpf"))]
-use {arp_snoop_common as _, arp_snoop_ebpf as _, aya_ebpf as _};
+use {arp_snoop_common as _, aya_ebpf as _};
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {}
