@@ -195,7 +195,7 @@ impl EvpnRoute {
             Self::MacIp(r) => 33 + ip_len(r.ip) + if r.label2.is_some() { 3 } else { 0 },
             Self::Imet(r) => 13 + ip_len(Some(r.originator)),
             Self::EthernetSegment(r) => 19 + ip_len(Some(r.originator)),
-            Self::IpPrefix(r) => 25 + 2 * ip_len(Some(r.prefix)),
+            Self::IpPrefix(r) => 26 + 2 * ip_len(Some(r.prefix)),
             Self::Unknown { value, .. } => value.len(),
         }
     }

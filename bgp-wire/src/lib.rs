@@ -22,6 +22,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+// Dev-dependencies serve the integration tests in tests/.
+#[cfg(test)]
+use proptest as _;
+
 mod attr;
 mod error;
 mod evpn;
