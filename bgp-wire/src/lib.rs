@@ -24,7 +24,7 @@
 
 // Dev-dependencies serve the integration tests in tests/.
 #[cfg(test)]
-use proptest as _;
+use {netgauze_bgp_pkt as _, netgauze_parse_utils as _, proptest as _};
 
 mod attr;
 mod error;
