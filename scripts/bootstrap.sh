@@ -7,6 +7,7 @@
 #                     (the eBPF program is built with it)
 #   bpf-linker        built against that nightly's own libLLVM, rebuilt when
 #                     the pinned nightly changes
+#   cargo-fuzz        runs the fuzz targets under fuzz/ with the same nightly
 #   Python            a venv under .venv/ with pytest (CLI plugin tests)
 #
 # Runs as root on Debian 12. As another user it only checks, and says what is
@@ -25,7 +26,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 # --- Debian packages ---------------------------------------------------------
 apt_packages=(
     frr gobgpd iproute2 iputils-ping iputils-arping tcpdump tshark bpftool
-    libyang2-tools rpm python3-venv python3-pip musl-tools ca-certificates
+    libyang2-tools rpm python3-venv python3-pip musl-tools ca-certificates build-essential
 )
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -93,6 +94,14 @@ else
     rustup run "$EBPF_NIGHTLY" bpf-linker --version >/dev/null ||
         die "bpf-linker was built but does not run under $EBPF_NIGHTLY"
     echo "$want" >"$stamp"
+fi
+
+# --- cargo-fuzz --------------------------------------------------------------
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install --force --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+else
+    say "cargo-fuzz $CARGO_FUZZ_VERSION: present"
 fi
 
 # --- Python ------------------------------------------------------------------

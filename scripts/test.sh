@@ -10,6 +10,7 @@
 #
 # Environment:
 #   SRL_YANG_DIR   SR Linux YANG models v25.3.1 (default: ../shared/srlinux-yang/v25.3.1)
+#   FUZZ_SECONDS   how long each fuzz target runs (default 20)
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -85,6 +86,10 @@ step() {
 step fmt check cargo fmt --all --check
 step clippy check cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo-test cargo cargo test --workspace --locked
+
+# --- Fuzzing: every target for a bounded time (crashers go to
+# bgp-wire/tests/regressions/) ----------------------------------------------------
+step fuzz check "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
 
 # --- Python: the SR Linux CLI plugin -------------------------------------------
 if compgen -G "cli-plugin/tests/test_*.py" >/dev/null; then

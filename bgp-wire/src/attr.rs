@@ -207,7 +207,8 @@ pub struct PathAttributes {
     pub ext_communities: Option<Vec<ExtCommunity>>,
     /// `PMSI_TUNNEL`.
     pub pmsi_tunnel: Option<PmsiTunnel>,
-    /// Everything else we keep, in ascending type order on send.
+    /// Everything else we keep: decoded in ascending type order, and sent
+    /// in ascending type order whatever order it is in.
     pub other: Vec<RawAttribute>,
 }
 
@@ -359,6 +360,10 @@ impl PathAttributes {
                 problems.push(error);
             }
         }
+        // Kept in type order, the order they are sent in, so that a decoded
+        // value equals its re-encoding decoded again. Type codes are unique:
+        // repeats were discarded above.
+        attributes.other.sort_by_key(|attribute| attribute.type_code);
         Ok(DecodedAttributes { attributes, problems })
     }
 
@@ -606,13 +611,14 @@ impl PmsiTunnel {
 /// On an overrun, treat-as-withdraw keeps what was decoded before it;
 /// session reset ends decoding.
 fn finish_with_overrun(
-    attributes: PathAttributes,
+    mut attributes: PathAttributes,
     mut problems: Vec<DecodeError>,
     error: DecodeError,
 ) -> Result<DecodedAttributes, DecodeError> {
     if error.action == Rfc7606Action::SessionReset {
         return Err(error);
     }
+    attributes.other.sort_by_key(|attribute| attribute.type_code);
     problems.push(error);
     Ok(DecodedAttributes { attributes, problems })
 }

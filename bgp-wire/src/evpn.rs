@@ -200,6 +200,13 @@ impl EvpnRoute {
         }
     }
 
+    /// Decodes a sequence of EVPN NLRI, as found after the next hop of
+    /// `MP_REACH_NLRI` or the SAFI of `MP_UNREACH_NLRI`. Offsets in errors
+    /// count from the first byte of `nlri`.
+    pub fn decode_nlri(nlri: &[u8]) -> Result<Vec<Self>, DecodeError> {
+        Self::decode_all(&mut Reader::new(nlri))
+    }
+
     /// Decodes a sequence of EVPN NLRI filling `r`.
     pub(crate) fn decode_all(r: &mut Reader<'_>) -> Result<Vec<Self>, DecodeError> {
         let mut routes = Vec::new();

@@ -32,6 +32,8 @@ mod evpn;
 mod extcomm;
 mod message;
 mod open;
+#[doc(hidden)]
+pub mod properties;
 mod reader;
 mod types;
 
