@@ -8,6 +8,9 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
+// The library holds the subsystems the subcommands will use; the binary
+// shares the package's dependency list with it.
+use {bgp_wire as _, static_vxlan_agent as _};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]

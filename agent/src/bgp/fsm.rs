@@ -1,0 +1,777 @@
+//! The BGP session state machine (RFC 4271 §8), sans-IO: no sockets, no
+//! clocks, no async. [`Fsm::process`] takes one [`Input`] and returns the
+//! [`Output`]s the driver must carry out: connect, send, (re)arm or stop a
+//! timer, report the session up or down, hand over a received UPDATE.
+//!
+//! One `Fsm` runs one TCP connection at a time for one peer; a collision
+//! between two connections is resolved by [`resolve_collision`].
+//!
+//! Choices beyond the RFC, each for robustness:
+//! - The hold timer runs in every state that waits for the peer: 240 s in
+//!   `OpenSent` (RFC 4271 §8.2.2), the negotiated value after that.
+//! - Reconnects back off exponentially (1 s doubling to 120 s); the driver
+//!   adds ±25% jitter. The backoff resets after 60 s Established. After a
+//!   NOTIFICATION that says retrying fast is pointless (OPEN errors, Cease
+//!   administrative shutdown or de-configured) it starts at the maximum.
+//! - A send-hold timer (RFC 9687) ends a session whose peer stopped reading.
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use bgp_wire::{
+    AFI_L2VPN, Capability, DecodeError, ErrorKind, GracefulRestartFamily, Message, Notification, Open,
+    SAFI_EVPN, Update, capability_code,
+};
+
+/// Session states (RFC 4271 §8.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not trying; waits for the start or the reconnect timer.
+    Idle,
+    /// Connecting out.
+    Connect,
+    /// Waiting for the reconnect timer or an incoming connection.
+    Active,
+    /// OPEN sent, waiting for the peer's.
+    OpenSent,
+    /// OPENs exchanged, waiting for the first KEEPALIVE.
+    OpenConfirm,
+    /// Up.
+    Established,
+}
+
+/// Timers the FSM asks the driver to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// `ConnectRetryTimer`: time to (re)connect.
+    ConnectRetry,
+    /// `HoldTimer`: the peer has been silent too long.
+    Hold,
+    /// `KeepaliveTimer`: time to send a KEEPALIVE.
+    Keepalive,
+    /// Established long enough to forget past failures.
+    Stable,
+    /// RFC 9687 `SendHoldTimer`: nothing could be written for too long.
+    SendHold,
+}
+
+/// Inputs, named after the RFC 4271 §8.1 events they cover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// `ManualStart` (and `ManualStart_with_PassiveTcpEstablishment` when
+    /// the session does not connect out).
+    Start,
+    /// `ManualStop`: Cease with this subcode (2 administrative shutdown,
+    /// 3 peer de-configured, 6 other configuration change).
+    Stop(u8),
+    /// `Tcp_CR_Acked` / `TcpConnectionConfirmed`: a connection is up.
+    Connected,
+    /// `TcpConnectionFails`: the connection failed or closed.
+    ConnectionClosed,
+    /// A message was read (`BGPOpen`, `KeepAliveMsg`, `UpdateMsg`, `NotifMsg`, ...).
+    Received(Box<Message>),
+    /// A message could not be decoded (`BGPHeaderErr`, `BGPOpenMsgErr`,
+    /// `UpdateMsgErr`): the error knows the NOTIFICATION to send.
+    Malformed(DecodeError),
+    /// A timer fired (`ConnectRetryTimer_Expires`, `HoldTimer_Expires`, ...).
+    Expired(Timer),
+}
+
+/// What the session agreed on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The peer's BGP identifier.
+    pub peer_id: Ipv4Addr,
+    /// Hold time in seconds; 0 means no keepalives and no hold timer.
+    pub hold_time: u16,
+    /// Both sides support 4-octet AS numbers.
+    pub four_octet_as: bool,
+    /// Both sides support extended messages (RFC 8654).
+    pub extended_message: bool,
+    /// The peer understands ROUTE-REFRESH.
+    pub route_refresh: bool,
+    /// The peer's graceful-restart capability, if it sent one.
+    pub peer_graceful_restart: Option<PeerGracefulRestart>,
+}
+
+/// The peer's graceful-restart capability (RFC 4724 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerGracefulRestart {
+    /// The peer has just restarted.
+    pub restarting: bool,
+    /// How long it keeps our routes after we go away, in seconds.
+    pub restart_time: u16,
+    /// It keeps forwarding state for L2VPN/EVPN.
+    pub evpn_preserved: bool,
+}
+
+/// Why a session went down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    /// We were told to stop.
+    Stopped,
+    /// The peer sent a NOTIFICATION.
+    PeerNotification(Notification),
+    /// We sent a NOTIFICATION (malformed input, timers, OPEN checks).
+    LocalNotification(Notification),
+    /// The connection closed or failed.
+    ConnectionClosed,
+    /// The peer stopped reading (RFC 9687).
+    SendHoldExpired,
+}
+
+/// What the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[expect(clippy::large_enum_variant, reason = "outputs are short-lived; Send carries a message by value")]
+pub enum Output {
+    /// Open a TCP connection to the peer (dropping any attempt in progress).
+    Connect,
+    /// Close the connection (after sending what is queued).
+    Disconnect,
+    /// Send a message.
+    Send(Message),
+    /// Arm or re-arm a timer. The driver adds jitter to `ConnectRetry`.
+    Arm(Timer, Duration),
+    /// Stop a timer.
+    Disarm(Timer),
+    /// The session is up.
+    Established(Negotiated),
+    /// The session went down (it was Established).
+    Down(DownReason),
+    /// The state changed.
+    StateChanged {
+        /// Before.
+        from: State,
+        /// After.
+        to: State,
+    },
+    /// A received UPDATE for the RIB (its RFC 7606 problems included).
+    Update(Box<Update>),
+    /// The peer asked for our routes again.
+    RouteRefresh,
+}
+
+/// The session's fixed parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our AS (iBGP: the peer's too).
+    pub local_as: u32,
+    /// The AS the peer must announce.
+    pub peer_as: u32,
+    /// Our BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// The hold time we propose, in seconds (0, or at least 3).
+    pub hold_time: u16,
+    /// Connect out (otherwise only accept).
+    pub connect: bool,
+    /// Advertise graceful restart with this restart time (seconds).
+    pub graceful_restart: Option<u16>,
+    /// Set the restarting bit: we restarted and will resend our routes.
+    pub restarting: bool,
+}
+
+/// The smallest and largest reconnect delay.
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// See [`BACKOFF_MIN`].
+pub const BACKOFF_MAX: Duration = Duration::from_mins(2);
+/// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2: "large").
+pub const OPEN_HOLD: Duration = Duration::from_mins(4);
+/// Established for this long resets the reconnect backoff.
+pub const STABLE_AFTER: Duration = Duration::from_mins(1);
+
+/// One peer's session state machine.
+#[derive(Debug)]
+pub struct Fsm {
+    config: SessionConfig,
+    state: State,
+    /// Consecutive failed attempts, for the reconnect backoff.
+    failures: u32,
+    negotiated: Option<Negotiated>,
+    /// Stopped by the operator: nothing reconnects until the next Start,
+    /// even a timer that fired before its disarm was seen.
+    stopped: bool,
+}
+
+impl Fsm {
+    #[must_use]
+    pub fn new(config: SessionConfig) -> Self {
+        Self { config, state: State::Idle, failures: 0, negotiated: None, stopped: true }
+    }
+
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    #[must_use]
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// Once the session is up, later sessions no longer set the
+    /// graceful-restart restarting bit.
+    pub fn clear_restarting(&mut self) {
+        self.config.restarting = false;
+    }
+
+    /// The delay before the next reconnect: 1 s, doubling per failure, at
+    /// most 120 s.
+    #[must_use]
+    pub fn backoff(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.failures.min(16)).unwrap_or(u32::MAX);
+        BACKOFF_MIN.saturating_mul(factor).min(BACKOFF_MAX)
+    }
+
+    /// Feeds one input; returns what to do, in order.
+    #[expect(
+        clippy::match_same_arms,
+        reason = "each ignored (state, input) pair is its own case of RFC 4271 §8 and reads better in place"
+    )]
+    pub fn process(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match (self.state, input) {
+            (_, Input::Stop(subcode)) => self.on_stop(subcode, &mut out),
+            (State::Idle, Input::Start) => {
+                self.stopped = false;
+                self.start_attempt(&mut out);
+            }
+            (_, Input::Start) => {}
+            (State::Idle, Input::Expired(Timer::ConnectRetry)) if !self.stopped => {
+                self.start_attempt(&mut out);
+            }
+            (State::Idle, _) => {}
+            (State::Connect | State::Active, Input::Expired(Timer::ConnectRetry)) => {
+                // In Connect the attempt timed out, a failure; in Active the
+                // wait after a failure is over.
+                if self.state == State::Connect {
+                    self.failures = self.failures.saturating_add(1);
+                }
+                self.start_attempt(&mut out);
+            }
+            (State::Connect | State::Active, Input::Connected) => {
+                out.push(Output::Disarm(Timer::ConnectRetry));
+                out.push(Output::Send(Message::Open(self.open())));
+                out.push(Output::Arm(Timer::Hold, OPEN_HOLD));
+                self.set_state(State::OpenSent, &mut out);
+            }
+            (State::Connect | State::Active, Input::ConnectionClosed) => {
+                // Keep the ConnectRetry timer running; it starts the next attempt.
+                self.failures = self.failures.saturating_add(1);
+                out.push(Output::Disconnect);
+                self.set_state(State::Active, &mut out);
+            }
+            (State::Connect | State::Active, _) => {}
+            // A second connection while this one is past Active is a
+            // collision: the driver resolves it with resolve_collision.
+            (_, Input::Connected) => {}
+            (_, Input::ConnectionClosed) => self.down(DownReason::ConnectionClosed, None, &mut out),
+            (_, Input::Expired(Timer::Hold)) => {
+                self.down(DownReason::LocalNotification(Notification::hold_timer_expired()), None, &mut out);
+            }
+            (_, Input::Expired(Timer::SendHold)) => self.down(DownReason::SendHoldExpired, None, &mut out),
+            (_, Input::Malformed(error)) => {
+                let notification = error.notification();
+                self.down(DownReason::LocalNotification(notification), None, &mut out);
+            }
+            (_, Input::Received(message)) => self.on_message(*message, &mut out),
+            (_, Input::Expired(Timer::Keepalive)) => {
+                if let Some(interval) = self.keepalive_interval() {
+                    out.push(Output::Send(Message::Keepalive));
+                    out.push(Output::Arm(Timer::Keepalive, interval));
+                }
+            }
+            (State::Established, Input::Expired(Timer::Stable)) => self.failures = 0,
+            (_, Input::Expired(Timer::ConnectRetry | Timer::Stable)) => {}
+        }
+        out
+    }
+
+    fn on_message(&mut self, message: Message, out: &mut Vec<Output>) {
+        if let Message::Notification(notification) = message {
+            // After these, reconnecting quickly only repeats the failure.
+            if matches!((notification.code, notification.subcode), (2, _) | (6, 2 | 3)) {
+                self.failures = self.failures.max(16);
+            }
+            self.down(DownReason::PeerNotification(notification), None, out);
+            return;
+        }
+        match (self.state, message) {
+            (State::OpenSent, Message::Open(open)) => self.on_open(&open, out),
+            (State::OpenConfirm, Message::Keepalive) => {
+                self.rearm_hold(out);
+                out.push(Output::Arm(Timer::Stable, STABLE_AFTER));
+                self.set_state(State::Established, out);
+                if let Some(negotiated) = &self.negotiated {
+                    out.push(Output::Established(negotiated.clone()));
+                }
+            }
+            (State::Established, Message::Keepalive) => self.rearm_hold(out),
+            (State::Established, Message::Update(update)) => {
+                self.rearm_hold(out);
+                out.push(Output::Update(Box::new(update)));
+            }
+            (State::Established, Message::RouteRefresh(refresh)) => {
+                self.rearm_hold(out);
+                if (refresh.afi, refresh.safi) == (AFI_L2VPN, SAFI_EVPN) && refresh.subtype == 0 {
+                    out.push(Output::RouteRefresh);
+                }
+            }
+            (state, _) => {
+                // RFC 6608: the subcode names the state the message was unexpected in.
+                let subcode = match state {
+                    State::OpenSent => 1,
+                    State::OpenConfirm => 2,
+                    _ => 3,
+                };
+                let notification = Notification { code: 5, subcode, data: Vec::new() };
+                self.down(DownReason::LocalNotification(notification), None, out);
+            }
+        }
+    }
+
+    fn on_open(&mut self, open: &Open, out: &mut Vec<Output>) {
+        let reject =
+            |kind: ErrorKind, data: Vec<u8>| DecodeError::new(0, kind).with_data(data).notification();
+        let problem = if open.asn() != self.config.peer_as {
+            Some(reject(ErrorKind::BadPeerAs { asn: open.asn() }, Vec::new()))
+        } else if open.bgp_id == self.config.router_id {
+            // RFC 4271 §6.2: an identifier equal to ours is an error on iBGP.
+            Some(reject(ErrorKind::BadBgpIdentifier { id: open.bgp_id }, Vec::new()))
+        } else if !open.supports(AFI_L2VPN, SAFI_EVPN) {
+            // RFC 5492: name the capability we need.
+            Some(reject(ErrorKind::UnsupportedCapability, vec![1, 4, 0, 25, 0, 70]))
+        } else {
+            None
+        };
+        if let Some(notification) = problem {
+            self.failures = self.failures.max(16);
+            self.down(DownReason::LocalNotification(notification.clone()), Some(notification), out);
+            return;
+        }
+        let hold_time = self.config.hold_time.min(open.hold_time);
+        let peer_graceful_restart = open.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart { restarting, restart_time, families, .. } => {
+                Some(PeerGracefulRestart {
+                    restarting: *restarting,
+                    restart_time: *restart_time,
+                    evpn_preserved: families
+                        .iter()
+                        .any(|f| (f.afi, f.safi, f.forwarding_preserved) == (AFI_L2VPN, SAFI_EVPN, true)),
+                })
+            }
+            _ => None,
+        });
+        self.negotiated = Some(Negotiated {
+            peer_id: open.bgp_id,
+            hold_time,
+            four_octet_as: open.has(capability_code::FOUR_OCTET_AS),
+            extended_message: open.has(capability_code::EXTENDED_MESSAGE),
+            route_refresh: open.has(capability_code::ROUTE_REFRESH),
+            peer_graceful_restart,
+        });
+        out.push(Output::Send(Message::Keepalive));
+        if let Some(interval) = self.keepalive_interval() {
+            out.push(Output::Arm(Timer::Keepalive, interval));
+        }
+        self.rearm_hold(out);
+        self.set_state(State::OpenConfirm, out);
+    }
+
+    fn on_stop(&mut self, subcode: u8, out: &mut Vec<Output>) {
+        let talking = matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established);
+        let notification = talking.then(|| Notification::cease(subcode));
+        self.down(DownReason::Stopped, notification, out);
+        // Stopped means stopped: no reconnect until the next Start.
+        out.retain(|o| !matches!(o, Output::Arm(Timer::ConnectRetry, _)));
+        out.push(Output::Disarm(Timer::ConnectRetry));
+        self.failures = 0;
+        self.stopped = true;
+    }
+
+    /// Ends the connection: optionally sends a NOTIFICATION, stops every
+    /// timer, reports Down if the session was up, and schedules the next
+    /// attempt.
+    fn down(&mut self, reason: DownReason, notify: Option<Notification>, out: &mut Vec<Output>) {
+        let was_established = self.state == State::Established;
+        let notify = notify.or_else(|| match &reason {
+            DownReason::LocalNotification(n) => Some(n.clone()),
+            _ => None,
+        });
+        if let Some(notification) = notify
+            && matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established)
+        {
+            out.push(Output::Send(Message::Notification(notification)));
+        }
+        out.push(Output::Disconnect);
+        for timer in [Timer::Hold, Timer::Keepalive, Timer::Stable, Timer::SendHold] {
+            out.push(Output::Disarm(timer));
+        }
+        if was_established {
+            out.push(Output::Down(reason));
+        } else {
+            self.failures = self.failures.saturating_add(1);
+        }
+        self.negotiated = None;
+        self.set_state(State::Idle, out);
+        out.push(Output::Arm(Timer::ConnectRetry, self.backoff()));
+    }
+
+    fn start_attempt(&mut self, out: &mut Vec<Output>) {
+        out.push(Output::Arm(Timer::ConnectRetry, self.backoff().max(Duration::from_secs(5))));
+        if self.config.connect {
+            out.push(Output::Connect);
+            self.set_state(State::Connect, out);
+        } else {
+            self.set_state(State::Active, out);
+        }
+    }
+
+    fn open(&self) -> Open {
+        let mut capabilities =
+            vec![Capability::Multiprotocol { afi: AFI_L2VPN, safi: SAFI_EVPN }, Capability::RouteRefresh];
+        if let Some(restart_time) = self.config.graceful_restart {
+            capabilities.push(Capability::GracefulRestart {
+                restarting: self.config.restarting,
+                notification: false,
+                restart_time: restart_time.min(4095),
+                // Static VTEPs keep forwarding while we restart (the F bit).
+                families: vec![GracefulRestartFamily {
+                    afi: AFI_L2VPN,
+                    safi: SAFI_EVPN,
+                    forwarding_preserved: true,
+                }],
+            });
+        }
+        Open::new(self.config.local_as, self.config.hold_time, self.config.router_id, capabilities)
+    }
+
+    fn keepalive_interval(&self) -> Option<Duration> {
+        let hold = self.negotiated.as_ref()?.hold_time;
+        // RFC 4271 §10: a third of the hold time; none when it is 0.
+        (hold > 0).then(|| Duration::from_secs(u64::from(hold / 3).max(1)))
+    }
+
+    fn rearm_hold(&self, out: &mut Vec<Output>) {
+        match self.negotiated.as_ref().map(|n| n.hold_time) {
+            Some(0) => out.push(Output::Disarm(Timer::Hold)),
+            Some(hold) => out.push(Output::Arm(Timer::Hold, Duration::from_secs(u64::from(hold)))),
+            None => {}
+        }
+    }
+
+    fn set_state(&mut self, to: State, out: &mut Vec<Output>) {
+        if self.state != to {
+            out.push(Output::StateChanged { from: self.state, to });
+            self.state = to;
+        }
+    }
+}
+
+/// Which connection survives a collision (RFC 4271 §6.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collision {
+    /// Keep the connection we opened; close the peer's with Cease/7.
+    KeepOurs,
+    /// Keep the peer's connection; close ours with Cease/7.
+    KeepTheirs,
+}
+
+/// Decides a collision between the connection we opened and one the peer
+/// opened. An Established connection always wins (what BIRD and FRR do);
+/// otherwise the connection opened by the side with the higher BGP
+/// identifier survives.
+#[must_use]
+pub fn resolve_collision(ours: State, local_id: Ipv4Addr, remote_id: Ipv4Addr) -> Collision {
+    if ours == State::Established || u32::from(local_id) > u32::from(remote_id) {
+        Collision::KeepOurs
+    } else {
+        Collision::KeepTheirs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use bgp_wire::{DecodeCx, EncodeCx, Message, Notification, Open, Update};
+
+    use super::{
+        BACKOFF_MAX, Collision, DownReason, Fsm, Input, OPEN_HOLD, Output, SessionConfig, State, Timer,
+        resolve_collision,
+    };
+
+    const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 9);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            local_as: 65000,
+            peer_as: 65000,
+            router_id: US,
+            hold_time: 90,
+            connect: true,
+            graceful_restart: Some(120),
+            restarting: false,
+        }
+    }
+
+    fn peer_open(hold: u16) -> Input {
+        let open = Open::new(
+            65000,
+            hold,
+            PEER,
+            vec![
+                bgp_wire::Capability::Multiprotocol { afi: 25, safi: 70 },
+                bgp_wire::Capability::RouteRefresh,
+            ],
+        );
+        Input::Received(Box::new(Message::Open(open)))
+    }
+
+    fn sent(out: &[Output]) -> Vec<&Message> {
+        out.iter().filter_map(|o| if let Output::Send(m) = o { Some(m) } else { None }).collect()
+    }
+
+    fn established() -> Fsm {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        fsm.process(peer_open(180));
+        let out = fsm.process(Input::Received(Box::new(Message::Keepalive)));
+        assert!(out.iter().any(|o| matches!(o, Output::Established(_))));
+        assert_eq!(fsm.state(), State::Established);
+        fsm
+    }
+
+    #[test]
+    fn start_connects_and_arms_the_retry_timer() {
+        let mut fsm = Fsm::new(config());
+        let out = fsm.process(Input::Start);
+        assert!(out.contains(&Output::Connect));
+        assert!(out.iter().any(|o| matches!(o, Output::Arm(Timer::ConnectRetry, _))));
+        assert_eq!(fsm.state(), State::Connect);
+    }
+
+    #[test]
+    fn passive_sessions_wait_in_active() {
+        let mut fsm = Fsm::new(SessionConfig { connect: false, ..config() });
+        let out = fsm.process(Input::Start);
+        assert!(!out.contains(&Output::Connect));
+        assert_eq!(fsm.state(), State::Active);
+        let out = fsm.process(Input::Connected);
+        assert!(matches!(sent(&out)[..], [Message::Open(_)]));
+    }
+
+    #[test]
+    fn a_connection_sends_open_with_evpn_and_graceful_restart_and_a_large_hold_timer() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        let out = fsm.process(Input::Connected);
+        let [Message::Open(open)] = sent(&out)[..] else { panic!("{out:?}") };
+        assert!(open.supports(25, 70));
+        assert!(open.capabilities.iter().any(|c| matches!(
+            c,
+            bgp_wire::Capability::GracefulRestart { restart_time: 120, restarting: false, families, .. }
+                if families[0].forwarding_preserved
+        )));
+        assert!(out.contains(&Output::Arm(Timer::Hold, OPEN_HOLD)));
+        assert_eq!(fsm.state(), State::OpenSent);
+    }
+
+    #[test]
+    fn the_negotiated_hold_time_is_the_smaller_and_keepalives_a_third_of_it() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        let out = fsm.process(peer_open(30));
+        assert!(matches!(sent(&out)[..], [Message::Keepalive]));
+        assert!(out.contains(&Output::Arm(Timer::Keepalive, std::time::Duration::from_secs(10))));
+        assert!(out.contains(&Output::Arm(Timer::Hold, std::time::Duration::from_secs(30))));
+        assert_eq!(fsm.negotiated().map(|n| n.hold_time), Some(30));
+        assert_eq!(fsm.state(), State::OpenConfirm);
+    }
+
+    #[test]
+    fn hold_time_zero_means_no_keepalives_and_no_hold_timer() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        let out = fsm.process(peer_open(0));
+        assert!(!out.iter().any(|o| matches!(o, Output::Arm(Timer::Keepalive | Timer::Hold, _))));
+        assert!(out.contains(&Output::Disarm(Timer::Hold)));
+    }
+
+    #[test]
+    fn open_checks_answer_with_the_right_notification() {
+        let cases = [
+            (
+                Open::new(65001, 90, PEER, vec![bgp_wire::Capability::Multiprotocol { afi: 25, safi: 70 }]),
+                (2, 2),
+            ),
+            (
+                Open::new(65000, 90, US, vec![bgp_wire::Capability::Multiprotocol { afi: 25, safi: 70 }]),
+                (2, 3),
+            ),
+            (
+                Open::new(65000, 90, PEER, vec![bgp_wire::Capability::Multiprotocol { afi: 1, safi: 1 }]),
+                (2, 7),
+            ),
+        ];
+        for (open, (code, subcode)) in cases {
+            let mut fsm = Fsm::new(config());
+            fsm.process(Input::Start);
+            fsm.process(Input::Connected);
+            let out = fsm.process(Input::Received(Box::new(Message::Open(open))));
+            let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+            assert_eq!((n.code, n.subcode), (code, subcode));
+            assert!(out.contains(&Output::Disconnect));
+            assert_eq!(fsm.state(), State::Idle);
+            // A configuration mismatch does not retry fast.
+            assert!(out.contains(&Output::Arm(Timer::ConnectRetry, BACKOFF_MAX)), "{out:?}");
+        }
+    }
+
+    #[test]
+    fn updates_and_keepalives_rearm_the_hold_timer_and_updates_reach_the_rib() {
+        let mut fsm = established();
+        let out = fsm.process(Input::Received(Box::new(Message::Update(Update::evpn_end_of_rib()))));
+        assert!(out.iter().any(|o| matches!(o, Output::Update(u) if u.is_evpn_end_of_rib())));
+        assert!(out.iter().any(|o| matches!(o, Output::Arm(Timer::Hold, _))));
+        let out = fsm.process(Input::Received(Box::new(Message::Keepalive)));
+        assert!(out.iter().any(|o| matches!(o, Output::Arm(Timer::Hold, _))));
+    }
+
+    #[test]
+    fn the_hold_timer_runs_out_in_every_waiting_state() {
+        for steps in 0..3 {
+            let mut fsm = Fsm::new(config());
+            fsm.process(Input::Start);
+            fsm.process(Input::Connected);
+            if steps >= 1 {
+                fsm.process(peer_open(90));
+            }
+            if steps >= 2 {
+                fsm.process(Input::Received(Box::new(Message::Keepalive)));
+            }
+            let out = fsm.process(Input::Expired(Timer::Hold));
+            let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+            assert_eq!((n.code, n.subcode), (4, 0));
+            assert_eq!(fsm.state(), State::Idle);
+            assert_eq!(steps == 2, out.iter().any(|o| matches!(o, Output::Down(_))));
+        }
+    }
+
+    #[test]
+    fn keepalive_timer_sends_and_rearms() {
+        let mut fsm = established();
+        let out = fsm.process(Input::Expired(Timer::Keepalive));
+        assert!(matches!(sent(&out)[..], [Message::Keepalive]));
+        assert!(out.contains(&Output::Arm(Timer::Keepalive, std::time::Duration::from_secs(30))));
+    }
+
+    #[test]
+    fn a_malformed_update_resets_with_its_own_notification() {
+        let mut fsm = established();
+        let error = Message::decode(
+            &[0xff; 16].iter().copied().chain([0, 19, 9]).collect::<Vec<_>>(),
+            DecodeCx::default(),
+        )
+        .expect_err("bad type");
+        let out = fsm.process(Input::Malformed(error));
+        let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((n.code, n.subcode, n.data.as_slice()), (1, 3, &[9][..]));
+        assert!(out.iter().any(|o| matches!(o, Output::Down(DownReason::LocalNotification(_)))));
+    }
+
+    #[test]
+    fn unexpected_messages_are_fsm_errors_naming_the_state() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        let out = fsm.process(Input::Received(Box::new(Message::Keepalive)));
+        let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((n.code, n.subcode), (5, 1));
+        let mut fsm = established();
+        let out = fsm.process(peer_open(90));
+        let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+        assert_eq!((n.code, n.subcode), (5, 3));
+    }
+
+    #[test]
+    fn peer_notification_takes_the_session_down_without_answering() {
+        let mut fsm = established();
+        let out = fsm.process(Input::Received(Box::new(Message::Notification(Notification::cease(4)))));
+        assert!(sent(&out).is_empty());
+        assert!(out.contains(&Output::Down(DownReason::PeerNotification(Notification::cease(4)))));
+        assert_eq!(fsm.state(), State::Idle);
+    }
+
+    #[test]
+    fn reconnects_back_off_exponentially_and_reset_once_stable() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        let mut delays = Vec::new();
+        for _ in 0..9 {
+            let out = fsm.process(Input::ConnectionClosed);
+            assert_eq!(fsm.state(), State::Active);
+            assert!(!out.iter().any(|o| matches!(o, Output::Arm(Timer::ConnectRetry, _))));
+            let out = fsm.process(Input::Expired(Timer::ConnectRetry));
+            assert!(out.contains(&Output::Connect));
+            delays.push(fsm.backoff().as_secs());
+        }
+        assert_eq!(delays, [2, 4, 8, 16, 32, 64, 120, 120, 120]);
+        // Established for a while: past failures are forgotten.
+        fsm.process(Input::Connected);
+        fsm.process(peer_open(90));
+        fsm.process(Input::Received(Box::new(Message::Keepalive)));
+        fsm.process(Input::Expired(Timer::Stable));
+        assert_eq!(fsm.backoff().as_secs(), 1);
+    }
+
+    #[test]
+    fn stop_sends_cease_and_does_not_reconnect() {
+        let mut fsm = established();
+        let out = fsm.process(Input::Stop(2));
+        let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
+        assert_eq!(*n, Notification::cease(2));
+        assert!(!out.iter().any(|o| matches!(o, Output::Arm(Timer::ConnectRetry, _))));
+        assert!(out.contains(&Output::Disarm(Timer::ConnectRetry)));
+        assert!(fsm.process(Input::Expired(Timer::ConnectRetry)).iter().all(|o| *o != Output::Connect));
+    }
+
+    #[test]
+    fn the_send_hold_timer_drops_a_peer_that_stopped_reading() {
+        let mut fsm = established();
+        let out = fsm.process(Input::Expired(Timer::SendHold));
+        assert!(sent(&out).is_empty(), "the peer is not reading: no NOTIFICATION");
+        assert!(out.contains(&Output::Down(DownReason::SendHoldExpired)));
+    }
+
+    #[test]
+    fn route_refresh_for_evpn_asks_for_a_resend() {
+        let mut fsm = established();
+        let out =
+            fsm.process(Input::Received(Box::new(Message::RouteRefresh(bgp_wire::evpn_route_refresh()))));
+        assert!(out.contains(&Output::RouteRefresh));
+    }
+
+    #[test]
+    fn collisions_keep_the_established_or_the_higher_identifier() {
+        let low = Ipv4Addr::new(10, 0, 0, 1);
+        let high = Ipv4Addr::new(10, 0, 0, 2);
+        assert_eq!(resolve_collision(State::OpenConfirm, high, low), Collision::KeepOurs);
+        assert_eq!(resolve_collision(State::OpenConfirm, low, high), Collision::KeepTheirs);
+        assert_eq!(resolve_collision(State::Established, low, high), Collision::KeepOurs);
+    }
+
+    #[test]
+    fn every_message_we_send_encodes() {
+        let mut fsm = Fsm::new(SessionConfig { local_as: 4_200_000_000, peer_as: 4_200_000_000, ..config() });
+        let mut outputs = fsm.process(Input::Start);
+        outputs.extend(fsm.process(Input::Connected));
+        for output in outputs {
+            if let Output::Send(message) = output {
+                message.to_bytes(EncodeCx::default()).expect("encodes");
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! static-vxlan-agent makes static VXLAN VTEPs first-class BGP EVPN
+//! citizens. This library holds the agent's subsystems; `main.rs` is the
+//! command-line edge. ARCHITECTURE.md draws how they fit together.
+//!
+//! - [`bgp`]: the embedded iBGP speaker (session FSM, RIBs, tokio driver).
+#![forbid(unsafe_code)]
+
+// The command-line edge's dependency, not the library's.
+use clap as _;
+
+pub mod bgp;
