@@ -4,6 +4,10 @@
 //!
 //! - [`bgp`]: the embedded iBGP speaker (session FSM, RIBs, tokio driver).
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
+)]
 
 // The command-line edge's dependency, not the library's.
 use clap as _;

@@ -21,10 +21,10 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-
-// Dev-dependencies serve the integration tests in tests/.
-#[cfg(test)]
-use {netgauze_bgp_pkt as _, netgauze_parse_utils as _, proptest as _};
+#![cfg_attr(
+    test,
+    allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
+)]
 
 mod attr;
 mod error;

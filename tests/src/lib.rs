@@ -6,6 +6,8 @@
 //! in parallel and leftovers from a killed run never collide.
 #![forbid(unsafe_code)]
 
+pub mod peers;
+
 use std::{
     path::PathBuf,
     process::{Command, Output},

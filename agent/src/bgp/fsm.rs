@@ -10,9 +10,9 @@
 //! - The hold timer runs in every state that waits for the peer: 240 s in
 //!   `OpenSent` (RFC 4271 §8.2.2), the negotiated value after that.
 //! - Reconnects back off exponentially (1 s doubling to 120 s); the driver
-//!   adds ±25% jitter. The backoff resets after 60 s Established. After a
-//!   NOTIFICATION that says retrying fast is pointless (OPEN errors, Cease
-//!   administrative shutdown or de-configured) it starts at the maximum.
+//!   adds jitter. The backoff resets after 60 s Established. After an OPEN
+//!   error (sent or received), which retrying fast cannot fix, it starts at
+//!   the maximum.
 //! - A send-hold timer (RFC 9687) ends a session whose peer stopped reading.
 
 use std::{net::Ipv4Addr, time::Duration};
@@ -74,6 +74,10 @@ pub enum Input {
     Malformed(DecodeError),
     /// A timer fired (`ConnectRetryTimer_Expires`, `HoldTimer_Expires`, ...).
     Expired(Timer),
+    /// A collision was resolved in favour of the peer's connection
+    /// (`OpenCollisionDump` on ours): forget this connection without counting
+    /// a failure; `Connected` for the surviving one follows.
+    Replaced,
 }
 
 /// What the session agreed on.
@@ -230,6 +234,14 @@ impl Fsm {
         let mut out = Vec::new();
         match (self.state, input) {
             (_, Input::Stop(subcode)) => self.on_stop(subcode, &mut out),
+            (State::OpenSent | State::OpenConfirm, Input::Replaced) => {
+                for timer in [Timer::Hold, Timer::Keepalive] {
+                    out.push(Output::Disarm(timer));
+                }
+                self.negotiated = None;
+                self.set_state(State::Active, &mut out);
+            }
+            (_, Input::Replaced) => {}
             (State::Idle, Input::Start) => {
                 self.stopped = false;
                 self.start_attempt(&mut out);
@@ -287,8 +299,10 @@ impl Fsm {
 
     fn on_message(&mut self, message: Message, out: &mut Vec<Output>) {
         if let Message::Notification(notification) = message {
-            // After these, reconnecting quickly only repeats the failure.
-            if matches!((notification.code, notification.subcode), (2, _) | (6, 2 | 3)) {
+            // An OPEN error means the configurations disagree: reconnecting
+            // quickly only repeats it. A Cease (the peer restarting, or
+            // reset by its operator) is worth retrying soon.
+            if notification.code == 2 {
                 self.failures = self.failures.max(16);
             }
             self.down(DownReason::PeerNotification(notification), None, out);
@@ -426,8 +440,12 @@ impl Fsm {
     }
 
     fn open(&self) -> Open {
-        let mut capabilities =
-            vec![Capability::Multiprotocol { afi: AFI_L2VPN, safi: SAFI_EVPN }, Capability::RouteRefresh];
+        let mut capabilities = vec![
+            Capability::Multiprotocol { afi: AFI_L2VPN, safi: SAFI_EVPN },
+            Capability::RouteRefresh,
+            // Large tables go out in fewer, larger UPDATEs when the peer agrees.
+            Capability::ExtendedMessage,
+        ];
         if let Some(restart_time) = self.config.graceful_restart {
             capabilities.push(Capability::GracefulRestart {
                 restarting: self.config.restarting,
@@ -699,10 +717,19 @@ mod tests {
     #[test]
     fn peer_notification_takes_the_session_down_without_answering() {
         let mut fsm = established();
-        let out = fsm.process(Input::Received(Box::new(Message::Notification(Notification::cease(4)))));
+        let out = fsm.process(Input::Received(Box::new(Message::Notification(Notification::cease(2)))));
         assert!(sent(&out).is_empty());
-        assert!(out.contains(&Output::Down(DownReason::PeerNotification(Notification::cease(4)))));
+        assert!(out.contains(&Output::Down(DownReason::PeerNotification(Notification::cease(2)))));
         assert_eq!(fsm.state(), State::Idle);
+        // A peer shutting down (restarting) is retried soon.
+        assert!(out.contains(&Output::Arm(Timer::ConnectRetry, super::BACKOFF_MIN)), "{out:?}");
+        // An OPEN error from the peer is not.
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        let bad_as = Notification { code: 2, subcode: 2, data: Vec::new() };
+        let out = fsm.process(Input::Received(Box::new(Message::Notification(bad_as))));
+        assert!(out.contains(&Output::Arm(Timer::ConnectRetry, BACKOFF_MAX)), "{out:?}");
     }
 
     #[test]
@@ -752,6 +779,23 @@ mod tests {
         let out =
             fsm.process(Input::Received(Box::new(Message::RouteRefresh(bgp_wire::evpn_route_refresh()))));
         assert!(out.contains(&Output::RouteRefresh));
+    }
+
+    #[test]
+    fn a_replaced_connection_starts_over_on_the_surviving_one() {
+        let mut fsm = Fsm::new(config());
+        fsm.process(Input::Start);
+        fsm.process(Input::Connected);
+        fsm.process(peer_open(90));
+        let out = fsm.process(Input::Replaced);
+        assert!(out.contains(&Output::Disarm(Timer::Hold)));
+        assert_eq!(fsm.state(), State::Active);
+        let out = fsm.process(Input::Connected);
+        assert!(matches!(sent(&out)[..], [Message::Open(_)]));
+        fsm.process(peer_open(90));
+        fsm.process(Input::Received(Box::new(Message::Keepalive)));
+        assert_eq!(fsm.state(), State::Established);
+        assert_eq!(fsm.backoff().as_secs(), 1, "a collision is not a failure");
     }
 
     #[test]

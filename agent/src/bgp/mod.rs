@@ -4,3 +4,4 @@
 
 pub mod fsm;
 pub mod rib;
+pub mod session;

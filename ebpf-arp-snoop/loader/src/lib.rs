@@ -7,6 +7,10 @@
 //! resolves the interface and attaches there; the TC link keeps working after
 //! the thread is gone, and no other thread of the agent ever changes namespace.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
+)]
 
 use std::{
     fs::File,
@@ -21,9 +25,6 @@ use aya::{
     programs::{ProgramError, SchedClassifier, TcAttachType, tc},
 };
 use nix::sched::CloneFlags;
-// The harness is for the integration tests in tests/; unit tests need none.
-#[cfg(test)]
-use static_vxlan_agent_tests as _;
 
 /// The eBPF object, built by `build.rs` with the pinned nightly.
 #[must_use]

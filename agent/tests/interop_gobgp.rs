@@ -1,0 +1,161 @@
+//! The speaker against a real GoBGP 3.10 on loopback: the session comes up,
+//! every route type we originate lands in GoBGP's RIB with exactly the
+//! values we sent, withdrawals remove them, routes injected at GoBGP reach
+//! us decoded, and a GoBGP restart brings the session and every route back.
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its crate but uses few"
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Routes, SPEAKER_ADDR, expect_event, speaker_config};
+use serde_json::Value;
+use static_vxlan_agent::bgp::session::{self, Command, Event};
+use static_vxlan_agent_tests::peers::{GoBgp, installed, wait_for};
+
+/// The EVPN paths GoBGP holds whose NLRI `type` is `route_type`.
+fn paths_of_type(gobgp: &GoBgp, route_type: u64) -> Vec<Value> {
+    gobgp.evpn_paths().into_iter().filter(|p| p["nlri"]["type"] == route_type).collect()
+}
+
+/// The attribute of `type_code` in a GoBGP path.
+fn attribute(path: &Value, type_code: u64) -> Value {
+    path["attrs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["type"] == type_code)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+fn find_mac(paths: &[Value], mac: &str) -> Option<Value> {
+    paths.iter().find(|p| p["nlri"]["value"]["mac"] == mac).cloned()
+}
+
+#[test]
+fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
+    if !installed("gobgp_receives_exactly_what_we_send", "gobgpd") {
+        return;
+    }
+    let mut gobgp = GoBgp::start(65000, SPEAKER_ADDR);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let mut speaker =
+        runtime.block_on(session::spawn(speaker_config(gobgp.port, false))).expect("speaker starts");
+    let routes = Routes::new();
+    runtime.block_on(speaker.commands.send(Command::Announce(routes.all()))).expect("speaker alive");
+    expect_event(&runtime, &mut speaker, Duration::from_secs(15), |e| matches!(e, Event::Established { .. }));
+
+    // 1. Every route arrives with the values we sent.
+    let macadv = wait_for("5 RT-2 in GoBGP", Duration::from_secs(10), || {
+        let paths = paths_of_type(&gobgp, 2);
+        if paths.len() == 3 { Ok(paths) } else { Err(format!("{paths:?}")) }
+    });
+    let sticky = find_mac(&macadv, "02:aa:bb:cc:dd:01").expect("MAC-only sticky route");
+    assert_eq!(
+        sticky["nlri"]["value"]["rd"],
+        serde_json::json!({"type": 1, "admin": "192.0.2.1", "assigned": 100})
+    );
+    assert_eq!(sticky["nlri"]["value"]["labels"], serde_json::json!([10100]));
+    assert_eq!(attribute(&sticky, 14)["nexthop"], "192.0.2.1");
+    let communities = attribute(&sticky, 16)["value"].clone();
+    assert!(
+        communities.as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["type"] == 6 && c["subtype"] == 0 && c["is_sticky"] == true && c["sequence"] == 0)),
+        "sticky MAC mobility missing: {communities}"
+    );
+    assert!(communities.to_string().contains("65000:100"), "route target missing: {communities}");
+    assert!(communities.as_array().is_some_and(|c| c.iter().any(|c| c["tunnel_type"] == 8)), "{communities}");
+
+    let moved = find_mac(&macadv, "02:aa:bb:cc:dd:02").expect("MAC+IPv4 route");
+    assert_eq!(moved["nlri"]["value"]["ip"], "198.51.100.2");
+    assert!(
+        attribute(&moved, 16)["value"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|c| c["type"] == 6 && c["sequence"] == 5 && c["is_sticky"] != true)),
+        "MAC mobility 5 missing: {moved}"
+    );
+    let v6 = find_mac(&macadv, "02:aa:bb:cc:dd:03").expect("MAC+IPv6 route");
+    assert_eq!(v6["nlri"]["value"]["ip"], "2001:db8::3");
+
+    let imet = wait_for("RT-3 in GoBGP", Duration::from_secs(5), || {
+        paths_of_type(&gobgp, 3).pop().ok_or_else(|| "none".to_owned())
+    });
+    let pmsi = attribute(&imet, 22);
+    assert_eq!(pmsi["tunnel-type"], 6, "{imet}");
+    assert_eq!(pmsi["label"], 16_000_000, "VNI above 65535 in the PMSI label: {imet}");
+    assert_eq!(pmsi["tunnel-id"], "192.0.2.1");
+    assert_eq!(imet["nlri"]["value"]["ip"], "192.0.2.1");
+
+    let prefix = wait_for("RT-5 in GoBGP", Duration::from_secs(5), || {
+        paths_of_type(&gobgp, 5).pop().ok_or_else(|| "none".to_owned())
+    });
+    assert_eq!(prefix["nlri"]["value"]["prefix"], "203.0.113.0/24", "{prefix}");
+    assert_eq!(prefix["nlri"]["value"]["label"], 20000, "{prefix}");
+
+    // 2. A withdrawal removes exactly that route.
+    runtime
+        .block_on(speaker.commands.send(Command::Withdraw(vec![routes.sticky.route.key()])))
+        .expect("alive");
+    wait_for("the sticky MAC withdrawn", Duration::from_secs(10), || {
+        let paths = paths_of_type(&gobgp, 2);
+        if find_mac(&paths, "02:aa:bb:cc:dd:01").is_none() && paths.len() == 2 {
+            Ok(())
+        } else {
+            Err(format!("{paths:?}"))
+        }
+    });
+
+    // 3. A route injected at GoBGP reaches us decoded.
+    let _ = gobgp.cli(&[
+        "global",
+        "rib",
+        "add",
+        "-a",
+        "evpn",
+        "macadv",
+        "02:00:00:bb:00:09",
+        "198.51.100.9",
+        "etag",
+        "0",
+        "label",
+        "10100",
+        "rd",
+        "192.0.2.9:100",
+        "rt",
+        "65000:100",
+        "encap",
+        "vxlan",
+        "nexthop",
+        "192.0.2.9",
+        "origin",
+        "igp",
+    ]);
+    let received =
+        expect_event(&runtime, &mut speaker, Duration::from_secs(10), |e| matches!(e, Event::Route(_)));
+    let Event::Route(route) = received else { unreachable!() };
+    assert_eq!(route.next_hop, std::net::IpAddr::from([192, 0, 2, 9]));
+    let bgp_wire::EvpnRoute::MacIp(mac_ip) = &route.route else { panic!("not an RT-2: {route:?}") };
+    assert_eq!(mac_ip.mac.to_string(), "02:00:00:bb:00:09");
+    assert_eq!(mac_ip.ip, Some(std::net::IpAddr::from([198, 51, 100, 9])));
+    assert_eq!(mac_ip.label1.value(), 10100);
+
+    // 4. GoBGP restarts: the session comes back and every route is sent again.
+    gobgp.restart();
+    expect_event(&runtime, &mut speaker, Duration::from_secs(10), |e| matches!(e, Event::Down { .. }));
+    expect_event(&runtime, &mut speaker, Duration::from_secs(30), |e| matches!(e, Event::Established { .. }));
+    wait_for("4 routes back after the restart", Duration::from_secs(10), || {
+        let count =
+            paths_of_type(&gobgp, 2).len() + paths_of_type(&gobgp, 3).len() + paths_of_type(&gobgp, 5).len();
+        if count == 4 { Ok(()) } else { Err(format!("{count} routes")) }
+    });
+
+    runtime.block_on(speaker.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), speaker.join()).await })
+        .expect("stops");
+}

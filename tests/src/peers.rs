@@ -1,0 +1,264 @@
+//! Real BGP daemons as test peers, started on loopback with unique ports and
+//! a private directory, and stopped (with their files removed) on drop.
+
+use std::{
+    fs,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::unique_name;
+
+/// A free TCP port on loopback (the kernel picks it; we release it at once).
+#[must_use]
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// True if `program` is on PATH; otherwise prints `SKIP: test: reason`.
+#[must_use]
+pub fn installed(test: &str, program: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        println!("SKIP: {test}: {program} is not installed (scripts/bootstrap.sh installs it)");
+    }
+    found
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics with
+/// `what` and the last state after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > limit => {
+                panic!("timed out after {limit:?} waiting for {what}: {last}")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// A new empty directory under the system temp dir.
+    #[must_use]
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("sva-{}", unique_name(tag)));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create scratch dir");
+        Self(path)
+    }
+
+    /// Its path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    name: String,
+}
+
+impl Daemon {
+    /// Starts `command`, with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, command: &mut Command, log: &Path) -> Self {
+        let out = fs::File::create(log).expect("create log");
+        let err = out.try_clone().expect("clone log handle");
+        let child = command
+            .stdout(out)
+            .stderr(err)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {name}: {error}"));
+        Self { child: Some(child), name: name.to_owned() }
+    }
+
+    /// The process id, if it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the process: SIGTERM, then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        if let Ok(pid) = i32::try_from(child.id()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The process's name, for messages.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// GoBGP 3.10 as a passive iBGP peer for l2vpn-evpn on loopback.
+#[derive(Debug)]
+pub struct GoBgp {
+    daemon: Daemon,
+    dir: ScratchDir,
+    /// The BGP port it listens on (127.0.0.1).
+    pub port: u16,
+    api_port: u16,
+}
+
+impl GoBgp {
+    /// Starts gobgpd as AS `asn` on 127.0.0.1, waiting passively for
+    /// `neighbor` (our speaker's source address).
+    #[must_use]
+    pub fn start(asn: u32, neighbor: &str) -> Self {
+        let dir = ScratchDir::new("gobgp");
+        let port = free_port();
+        let api_port = free_port();
+        let config = format!(
+            r#"[global.config]
+  as = {asn}
+  router-id = "127.0.0.1"
+  port = {port}
+  local-address-list = ["127.0.0.1"]
+
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "{neighbor}"
+    peer-as = {asn}
+  [neighbors.transport.config]
+    passive-mode = true
+  [neighbors.timers.config]
+    hold-time = 30
+    keepalive-interval = 10
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "l2vpn-evpn"
+"#
+        );
+        fs::write(dir.path().join("gobgpd.toml"), config).expect("write gobgpd.toml");
+        let daemon = Self::spawn_daemon(&dir, api_port);
+        let gobgp = Self { daemon, dir, port, api_port };
+        wait_for("gobgpd's API", Duration::from_secs(10), || gobgp.try_cli(&["global"]).map(|_| ()));
+        gobgp
+    }
+
+    fn spawn_daemon(dir: &ScratchDir, api_port: u16) -> Daemon {
+        let mut command = Command::new("gobgpd");
+        command.args([
+            "-f",
+            &dir.path().join("gobgpd.toml").display().to_string(),
+            "-p",
+            "--pprof-disable",
+            &format!("--api-hosts=127.0.0.1:{api_port}"),
+        ]);
+        Daemon::spawn("gobgpd", &mut command, &dir.path().join("gobgpd.log"))
+    }
+
+    /// Stops and starts gobgpd again with the same configuration.
+    pub fn restart(&mut self) {
+        self.daemon.stop();
+        self.daemon = Self::spawn_daemon(&self.dir, self.api_port);
+        wait_for("gobgpd's API after restart", Duration::from_secs(10), || {
+            self.try_cli(&["global"]).map(|_| ())
+        });
+    }
+
+    /// Runs the gobgp CLI against this daemon.
+    pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new("gobgp")
+            .args(["-p", &self.api_port.to_string()])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!("gobgp {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr)))
+        }
+    }
+
+    /// Runs the gobgp CLI; panics if it fails.
+    #[must_use]
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.try_cli(args).unwrap_or_else(|e| panic!("{e}\n--- gobgpd log ---\n{}", self.log()))
+    }
+
+    /// Every EVPN path in the global RIB, as GoBGP's JSON objects.
+    #[must_use]
+    pub fn evpn_paths(&self) -> Vec<serde_json::Value> {
+        let text = self.cli(&["-j", "global", "rib", "-a", "evpn"]);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        value
+            .as_object()
+            .map(|destinations| {
+                destinations.values().filter_map(|paths| paths.as_array()).flatten().cloned().collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The neighbor's session state as GoBGP reports it ("established", ...).
+    #[must_use]
+    pub fn neighbor_state(&self, neighbor: &str) -> String {
+        let text = self.try_cli(&["-j", "neighbor", neighbor]).unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        value["state"]["session_state"].as_u64().map_or_else(
+            || value["state"]["session_state"].as_str().unwrap_or("unknown").to_owned(),
+            |n| n.to_string(),
+        )
+    }
+
+    /// gobgpd's log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("gobgpd.log")).unwrap_or_default()
+    }
+
+    /// The daemon, to kill it.
+    pub fn daemon(&mut self) -> &mut Daemon {
+        &mut self.daemon
+    }
+}
