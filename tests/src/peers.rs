@@ -262,3 +262,135 @@ impl GoBgp {
         &mut self.daemon
     }
 }
+
+/// FRR 8.4 bgpd (without zebra) as a passive iBGP peer for l2vpn-evpn on
+/// 127.0.0.3, queried through vtysh on a private socket directory.
+#[derive(Debug)]
+pub struct FrrBgpd {
+    daemon: Daemon,
+    dir: ScratchDir,
+    /// The BGP port it listens on (127.0.0.3).
+    pub port: u16,
+}
+
+/// The address FRR's bgpd listens on.
+pub const FRR_ADDR: &str = "127.0.0.3";
+
+impl FrrBgpd {
+    /// Starts bgpd as AS `asn`, waiting passively for `neighbor`.
+    #[must_use]
+    pub fn start(asn: u32, neighbor: &str) -> Self {
+        let dir = ScratchDir::new("frr");
+        let port = free_port();
+        let config = format!(
+            "frr defaults traditional\n\
+             hostname sva-test\n\
+             log stdout informational\n\
+             !\n\
+             router bgp {asn}\n \
+             bgp router-id {FRR_ADDR}\n \
+             no bgp default ipv4-unicast\n \
+             neighbor {neighbor} remote-as {asn}\n \
+             neighbor {neighbor} passive\n \
+             neighbor {neighbor} timers 10 30\n \
+             !\n \
+             address-family l2vpn evpn\n  \
+             neighbor {neighbor} activate\n \
+             exit-address-family\n\
+             exit\n"
+        );
+        fs::write(dir.path().join("bgpd.conf"), config).expect("write bgpd.conf");
+        // bgpd drops its privileges to the frr user, which must own its files.
+        crate::run("chown", &["-R", "frr:frr", &dir.path().display().to_string()]);
+        let daemon = Self::spawn_daemon(&dir, port);
+        let frr = Self { daemon, dir, port };
+        wait_for("bgpd's vty", Duration::from_secs(10), || frr.try_vtysh("show bgp summary").map(|_| ()));
+        frr
+    }
+
+    fn spawn_daemon(dir: &ScratchDir, port: u16) -> Daemon {
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let mut command = Command::new("/usr/lib/frr/bgpd");
+        command.args([
+            "-Z",
+            "-l",
+            FRR_ADDR,
+            "-p",
+            &port.to_string(),
+            "-P",
+            "0",
+            "-f",
+            &path("bgpd.conf"),
+            "--vty_socket",
+            &path(""),
+            "-i",
+            &path("bgpd.pid"),
+        ]);
+        Daemon::spawn("bgpd", &mut command, &dir.path().join("bgpd.log"))
+    }
+
+    /// Stops and starts bgpd again with the same configuration.
+    pub fn restart(&mut self) {
+        self.daemon.stop();
+        self.daemon = Self::spawn_daemon(&self.dir, self.port);
+        wait_for("bgpd's vty after restart", Duration::from_secs(10), || {
+            self.try_vtysh("show bgp summary").map(|_| ())
+        });
+    }
+
+    /// Runs one vtysh command against this bgpd.
+    pub fn try_vtysh(&self, command: &str) -> Result<String, String> {
+        let output = Command::new("vtysh")
+            .args(["--vty_socket", &self.dir.path().display().to_string(), "-d", "bgpd", "-c", command])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "vtysh -c {command}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// Runs a vtysh command that prints JSON and parses it.
+    #[must_use]
+    pub fn json(&self, command: &str) -> serde_json::Value {
+        let text =
+            self.try_vtysh(command).unwrap_or_else(|e| panic!("{e}\n--- bgpd log ---\n{}", self.log()));
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Every EVPN path FRR holds, from `show bgp l2vpn evpn route detail
+    /// json`, each with its RD and prefix added as `"rd"` and `"prefix"`.
+    #[must_use]
+    pub fn evpn_paths(&self) -> Vec<serde_json::Value> {
+        let table = self.json("show bgp l2vpn evpn route detail json");
+        let mut paths = Vec::new();
+        let Some(rds) = table.as_object() else { return paths };
+        for (rd, prefixes) in rds {
+            let Some(prefixes) = prefixes.as_object() else { continue };
+            for (prefix, entry) in prefixes {
+                // Nested: "paths": [[{...}], ...] in route detail output.
+                let Some(groups) = entry["paths"].as_array() else { continue };
+                for path in
+                    groups.iter().flat_map(|g| g.as_array().cloned().unwrap_or_else(|| vec![g.clone()]))
+                {
+                    let mut path = path;
+                    path["rd"] = serde_json::Value::String(rd.clone());
+                    path["prefix"] = serde_json::Value::String(prefix.clone());
+                    paths.push(path);
+                }
+            }
+        }
+        paths
+    }
+
+    /// bgpd's log so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("bgpd.log")).unwrap_or_default()
+    }
+}
