@@ -159,3 +159,56 @@ fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), speaker.join()).await })
         .expect("stops");
 }
+
+#[test]
+fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
+    if !installed("after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib", "gobgpd") {
+        return;
+    }
+    let gobgp = GoBgp::start_with(65000, SPEAKER_ADDR, true);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let routes = Routes::new();
+    let count =
+        || paths_of_type(&gobgp, 2).len() + paths_of_type(&gobgp, 3).len() + paths_of_type(&gobgp, 5).len();
+    let mut first =
+        runtime.block_on(session::spawn(speaker_config(gobgp.port, false))).expect("speaker starts");
+    runtime.block_on(first.commands.send(Command::Announce(routes.all()))).expect("alive");
+    expect_event(&runtime, &mut first, Duration::from_secs(15), |e| matches!(e, Event::Established { .. }));
+    wait_for("5 routes in GoBGP", Duration::from_secs(10), || {
+        if count() == 5 { Ok(()) } else { Err(count().to_string()) }
+    });
+
+    // The agent dies: no NOTIFICATION, the connection just closes. As
+    // graceful-restart helper, GoBGP keeps the routes, marked stale.
+    drop(first);
+    wait_for("GoBGP to mark our routes stale", Duration::from_secs(10), || {
+        let paths = gobgp.evpn_paths();
+        if paths.len() == 5 && paths.iter().all(|p| p["stale"] == true) {
+            Ok(())
+        } else {
+            Err(format!("{paths:?}"))
+        }
+    });
+
+    // The agent comes back (restarting bit set) with one route fewer: after
+    // our End-of-RIB, GoBGP drops exactly the route we did not send again.
+    let mut config = speaker_config(gobgp.port, false);
+    config.session.restarting = true;
+    let mut second = runtime.block_on(session::spawn(config)).expect("speaker starts");
+    let mut fewer = routes.all();
+    fewer.retain(|r| r.route != routes.v6.route);
+    runtime.block_on(second.commands.send(Command::Announce(fewer))).expect("alive");
+    expect_event(&runtime, &mut second, Duration::from_secs(30), |e| matches!(e, Event::Established { .. }));
+    wait_for("4 fresh routes in GoBGP", Duration::from_secs(10), || {
+        let paths = gobgp.evpn_paths();
+        if paths.len() == 4 && paths.iter().all(|p| p["stale"] != true) {
+            Ok(())
+        } else {
+            Err(format!("{paths:?}"))
+        }
+    });
+    runtime.block_on(second.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), second.join()).await })
+        .expect("stops");
+}

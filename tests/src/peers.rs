@@ -155,6 +155,13 @@ impl GoBgp {
     /// `neighbor` (our speaker's source address).
     #[must_use]
     pub fn start(asn: u32, neighbor: &str) -> Self {
+        Self::start_with(asn, neighbor, false)
+    }
+
+    /// As [`GoBgp::start`], optionally as graceful-restart helper for
+    /// l2vpn-evpn (it then keeps our routes, stale, while we restart).
+    #[must_use]
+    pub fn start_with(asn: u32, neighbor: &str, graceful_restart: bool) -> Self {
         let dir = ScratchDir::new("gobgp");
         let port = free_port();
         let api_port = free_port();
@@ -174,9 +181,14 @@ impl GoBgp {
   [neighbors.timers.config]
     hold-time = 30
     keepalive-interval = 10
+  [neighbors.graceful-restart.config]
+    enabled = {graceful_restart}
+    restart-time = 120
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "l2vpn-evpn"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = {graceful_restart}
 "#
         );
         fs::write(dir.path().join("gobgpd.toml"), config).expect("write gobgpd.toml");
