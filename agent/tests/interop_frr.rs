@@ -101,7 +101,26 @@ fn frr_receives_exactly_what_we_send() {
         }
     });
 
-    // 3. bgpd restarts: the session comes back and every route is resent.
+    // 3. A soft clear makes FRR send ROUTE-REFRESH: we send the table again
+    // (four routes in four attribute groups, plus nothing else).
+    let stats = |frr: &FrrBgpd| {
+        let neighbor = frr.json(&format!("show bgp neighbors {SPEAKER_ADDR} json"));
+        let stats = &neighbor[SPEAKER_ADDR]["messageStats"];
+        (stats["updatesRecv"].as_u64().unwrap_or(0), stats["routeRefreshSent"].as_u64().unwrap_or(0))
+    };
+    let (updates_before, refreshes_before) = stats(&frr);
+    let _ = frr.try_vtysh(&format!("clear bgp l2vpn evpn {SPEAKER_ADDR} soft in"));
+    wait_for("the table sent again after ROUTE-REFRESH", Duration::from_secs(10), || {
+        let (updates, refreshes) = stats(&frr);
+        if refreshes > refreshes_before && updates >= updates_before + 4 {
+            Ok(())
+        } else {
+            Err(format!("updates {updates_before} -> {updates}, refreshes {refreshes_before} -> {refreshes}"))
+        }
+    });
+    assert_eq!(frr.evpn_paths().len(), 4);
+
+    // 4. bgpd restarts: the session comes back and every route is resent.
     frr.restart();
     expect_event(&runtime, &mut speaker, Duration::from_secs(10), |e| matches!(e, Event::Down { .. }));
     expect_event(&runtime, &mut speaker, Duration::from_secs(30), |e| matches!(e, Event::Established { .. }));

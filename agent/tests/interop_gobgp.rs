@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{Routes, SPEAKER_ADDR, expect_event, speaker_config};
 use serde_json::Value;
 use static_vxlan_agent::bgp::session::{self, Command, Event};
-use static_vxlan_agent_tests::peers::{GoBgp, installed, wait_for};
+use static_vxlan_agent_tests::peers::{GoBgp, GoBgpOptions, free_port_on, installed, wait_for};
 
 /// The EVPN paths GoBGP holds whose NLRI `type` is `route_type`.
 fn paths_of_type(gobgp: &GoBgp, route_type: u64) -> Vec<Value> {
@@ -165,7 +165,11 @@ fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
     if !installed("after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib", "gobgpd") {
         return;
     }
-    let gobgp = GoBgp::start_with(65000, SPEAKER_ADDR, true);
+    let gobgp = GoBgp::start_with(
+        65000,
+        SPEAKER_ADDR,
+        &GoBgpOptions { graceful_restart: true, ..Default::default() },
+    );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let routes = Routes::new();
     let count =
@@ -211,4 +215,31 @@ fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
     runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), second.join()).await })
         .expect("stops");
+}
+
+#[test]
+fn a_passive_speaker_accepts_gobgp_dialing_in() {
+    if !installed("a_passive_speaker_accepts_gobgp_dialing_in", "gobgpd") {
+        return;
+    }
+    // We only listen; GoBGP dials us on our port.
+    let listen_port = free_port_on(SPEAKER_ADDR);
+    let gobgp = GoBgp::start_with(
+        65000,
+        SPEAKER_ADDR,
+        &GoBgpOptions { dial_port: Some(listen_port), ..Default::default() },
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let mut config = speaker_config(gobgp.port, true);
+    config.session.connect = false;
+    config.listen = Some(std::net::SocketAddr::new(SPEAKER_ADDR.parse().expect("address"), listen_port));
+    let mut speaker = runtime.block_on(session::spawn(config)).expect("speaker listens");
+    let routes = Routes::new();
+    runtime.block_on(speaker.commands.send(Command::Announce(routes.all()))).expect("alive");
+    expect_event(&runtime, &mut speaker, Duration::from_secs(20), |e| matches!(e, Event::Established { .. }));
+    let count =
+        || paths_of_type(&gobgp, 2).len() + paths_of_type(&gobgp, 3).len() + paths_of_type(&gobgp, 5).len();
+    wait_for("5 routes in GoBGP", Duration::from_secs(10), || {
+        if count() == 5 { Ok(()) } else { Err(count().to_string()) }
+    });
 }

@@ -15,7 +15,13 @@ use crate::unique_name;
 /// A free TCP port on loopback (the kernel picks it; we release it at once).
 #[must_use]
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    free_port_on("127.0.0.1")
+}
+
+/// A free TCP port on a given local address.
+#[must_use]
+pub fn free_port_on(addr: &str) -> u16 {
+    TcpListener::bind((addr, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 /// True if `program` is on PATH; otherwise prints `SKIP: test: reason`.
@@ -140,7 +146,19 @@ impl Drop for Daemon {
     }
 }
 
-/// GoBGP 3.10 as a passive iBGP peer for l2vpn-evpn on loopback.
+/// How to run GoBGP.
+#[derive(Clone, Debug, Default)]
+pub struct GoBgpOptions {
+    /// Be graceful-restart helper for l2vpn-evpn (keep our routes, stale,
+    /// while we restart).
+    pub graceful_restart: bool,
+    /// Dial the neighbor on this port instead of waiting for it.
+    pub dial_port: Option<u16>,
+    /// Protect the session with this TCP MD5 password (RFC 2385).
+    pub md5_password: Option<String>,
+}
+
+/// GoBGP 3.10 as an iBGP peer for l2vpn-evpn on loopback.
 #[derive(Debug)]
 pub struct GoBgp {
     daemon: Daemon,
@@ -155,13 +173,24 @@ impl GoBgp {
     /// `neighbor` (our speaker's source address).
     #[must_use]
     pub fn start(asn: u32, neighbor: &str) -> Self {
-        Self::start_with(asn, neighbor, false)
+        Self::start_with(asn, neighbor, &GoBgpOptions::default())
     }
 
-    /// As [`GoBgp::start`], optionally as graceful-restart helper for
-    /// l2vpn-evpn (it then keeps our routes, stale, while we restart).
+    /// As [`GoBgp::start`], with options.
     #[must_use]
-    pub fn start_with(asn: u32, neighbor: &str, graceful_restart: bool) -> Self {
+    pub fn start_with(asn: u32, neighbor: &str, options: &GoBgpOptions) -> Self {
+        let graceful_restart = options.graceful_restart;
+        let transport = match options.dial_port {
+            Some(port) => format!(
+                "    passive-mode = false\n    remote-port = {port}\n    local-address = \"127.0.0.1\"\n"
+            ),
+            None => "    passive-mode = true\n".to_owned(),
+        };
+        let auth = options
+            .md5_password
+            .as_ref()
+            .map(|p| format!("    auth-password = \"{p}\"\n"))
+            .unwrap_or_default();
         let dir = ScratchDir::new("gobgp");
         let port = free_port();
         let api_port = free_port();
@@ -176,11 +205,11 @@ impl GoBgp {
   [neighbors.config]
     neighbor-address = "{neighbor}"
     peer-as = {asn}
-  [neighbors.transport.config]
-    passive-mode = true
-  [neighbors.timers.config]
+{auth}  [neighbors.transport.config]
+{transport}  [neighbors.timers.config]
     hold-time = 30
     keepalive-interval = 10
+    connect-retry = 1
   [neighbors.graceful-restart.config]
     enabled = {graceful_restart}
     restart-time = 120
