@@ -6,15 +6,14 @@
 //! This is the command-line edge: argument parsing and error reporting. The
 //! subsystems live in their own modules and crates (see ARCHITECTURE.md).
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    test,
-    allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
+#![allow(
+    unused_crate_dependencies,
+    reason = "the binary shares the package's dependency list with the library, which uses them"
 )]
 
 use clap::Parser;
-// The library holds the subsystems the subcommands will use; the binary
-// shares the package's dependency list with it.
-use {bgp_wire as _, static_vxlan_agent as _, tokio as _, tracing as _};
+// The library holds the subsystems the subcommands will use.
+use static_vxlan_agent as _;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]

@@ -243,3 +243,60 @@ fn a_passive_speaker_accepts_gobgp_dialing_in() {
         if count() == 5 { Ok(()) } else { Err(count().to_string()) }
     });
 }
+
+#[test]
+fn tcp_md5_with_the_right_password_comes_up_and_with_a_wrong_one_does_not() {
+    if !installed("tcp_md5_with_the_right_password", "gobgpd") {
+        return;
+    }
+    let options = GoBgpOptions { md5_password: Some("s3cret-pw".to_owned()), ..Default::default() };
+    let gobgp = GoBgp::start_with(65000, SPEAKER_ADDR, &options);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+
+    // A wrong password: the kernel drops the unsigned-as-expected SYNs, so
+    // the session never comes up.
+    let mut wrong = speaker_config(gobgp.port, false);
+    wrong.md5_password = Some("not-the-password".to_owned());
+    let mut speaker = runtime.block_on(session::spawn(wrong)).expect("speaker starts");
+    let established = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(4), async {
+            while let Some(event) = speaker.events.recv().await {
+                if matches!(event, Event::Established { .. }) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+    });
+    assert!(!matches!(established, Ok(true)), "established with the wrong MD5 password");
+    drop(speaker);
+
+    // No password at all: also refused.
+    let mut speaker =
+        runtime.block_on(session::spawn(speaker_config(gobgp.port, false))).expect("speaker starts");
+    let established = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(3), async {
+            while let Some(event) = speaker.events.recv().await {
+                if matches!(event, Event::Established { .. }) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+    });
+    assert!(!matches!(established, Ok(true)), "established without MD5");
+    drop(speaker);
+
+    // The right password: up, and routes flow.
+    let mut right = speaker_config(gobgp.port, false);
+    right.md5_password = Some("s3cret-pw".to_owned());
+    let mut speaker = runtime.block_on(session::spawn(right)).expect("speaker starts");
+    runtime.block_on(speaker.commands.send(Command::Announce(Routes::new().all()))).expect("alive");
+    expect_event(&runtime, &mut speaker, Duration::from_secs(30), |e| matches!(e, Event::Established { .. }));
+    wait_for("routes over the signed session", Duration::from_secs(10), || {
+        let n = paths_of_type(&gobgp, 2).len();
+        if n == 3 { Ok(()) } else { Err(n.to_string()) }
+    });
+}

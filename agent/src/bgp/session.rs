@@ -39,6 +39,7 @@ use tracing::{Instrument as _, debug, info, info_span, warn};
 
 use super::{
     fsm::{Collision, DownReason, Fsm, Input, Output, SessionConfig, State, Timer, resolve_collision},
+    md5,
     rib::{AdjRibIn, AdjRibOut, InRoute, OutRoute, RibInChange},
 };
 
@@ -60,6 +61,8 @@ pub struct SpeakerConfig {
     pub source: Option<IpAddr>,
     /// Also accept the peer's connections on this address.
     pub listen: Option<SocketAddr>,
+    /// Sign the session with TCP MD5 (RFC 2385) using this password.
+    pub md5_password: Option<String>,
 }
 
 /// What the owner of the speaker can ask.
@@ -132,9 +135,16 @@ impl Drop for Speaker {
 
 /// Starts the speaker. It connects (and listens, if configured) right away
 /// and keeps the session up until told to shut down.
+#[expect(
+    clippy::unused_async,
+    reason = "it must run inside a tokio runtime (it spawns and registers sockets); async says so in the signature"
+)]
 pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
+    if let Some(password) = &config.md5_password {
+        md5::check_password(password).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    }
     let listener = match config.listen {
-        Some(addr) => Some(TcpListener::bind(addr).await?),
+        Some(addr) => Some(listen(addr, config.peer.ip(), config.md5_password.as_deref())?),
         None => None,
     };
     let (command_tx, command_rx) = mpsc::channel(64);
@@ -143,6 +153,18 @@ pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
     let driver = Driver::new(config, event_tx);
     let task = tokio::spawn(driver.run(command_rx, listener).instrument(span));
     Ok(Speaker { commands: command_tx, events: event_rx, task })
+}
+
+/// Binds the passive listener; with MD5 the key must be on the socket
+/// before it listens, or the peer's first SYN would be refused.
+fn listen(addr: SocketAddr, peer: IpAddr, md5_password: Option<&str>) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    if let Some(password) = md5_password {
+        md5::set_password(&socket, peer, password).map_err(io::Error::other)?;
+    }
+    socket.listen(16)
 }
 
 /// What the reader and writer tasks tell the session task.
@@ -616,10 +638,14 @@ impl Driver {
         }
         let peer = self.config.peer;
         let source = self.config.source;
+        let md5_password = self.config.md5_password.clone();
         self.connecting = Some(tokio::spawn(async move {
             let socket = if peer.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
             if let Some(source) = source {
                 socket.bind(SocketAddr::new(source, 0))?;
+            }
+            if let Some(password) = &md5_password {
+                md5::set_password(&socket, peer.ip(), password).map_err(io::Error::other)?;
             }
             socket.connect(peer).await
         }));

@@ -36,6 +36,7 @@ pub(crate) fn speaker_config(peer_port: u16, listen: bool) -> SpeakerConfig {
         peer: SocketAddr::new(IpAddr::from([127, 0, 0, 1]), peer_port),
         source: Some(source),
         listen: listen.then(|| SocketAddr::new(source, 0)),
+        md5_password: None,
     }
 }
 
