@@ -81,6 +81,7 @@ fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
     );
     let v6 = find_mac(&macadv, "02:aa:bb:cc:dd:03").expect("MAC+IPv6 route");
     assert_eq!(v6["nlri"]["value"]["ip"], "2001:db8::3");
+    assert_eq!(v6["nlri"]["value"]["labels"], serde_json::json!([16_000_000]), "VNI above 65535 in Label1");
 
     let imet = wait_for("RT-3 in GoBGP", Duration::from_secs(5), || {
         paths_of_type(&gobgp, 3).pop().ok_or_else(|| "none".to_owned())
@@ -298,5 +299,44 @@ fn tcp_md5_with_the_right_password_comes_up_and_with_a_wrong_one_does_not() {
     wait_for("routes over the signed session", Duration::from_secs(10), || {
         let n = paths_of_type(&gobgp, 2).len();
         if n == 3 { Ok(()) } else { Err(n.to_string()) }
+    });
+}
+
+#[test]
+fn when_both_sides_dial_the_collision_resolves_to_one_stable_session() {
+    if !installed("when_both_sides_dial", "gobgpd") {
+        return;
+    }
+    let listen_port = free_port_on(SPEAKER_ADDR);
+    let gobgp = GoBgp::start_with(
+        65000,
+        SPEAKER_ADDR,
+        &GoBgpOptions { dial_port: Some(listen_port), ..Default::default() },
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    // We dial GoBGP's port and listen on ours; GoBGP dials ours and listens on its own.
+    let mut config = speaker_config(gobgp.port, true);
+    config.listen = Some(std::net::SocketAddr::new(SPEAKER_ADDR.parse().expect("address"), listen_port));
+    let mut speaker = runtime.block_on(session::spawn(config)).expect("speaker starts");
+    runtime.block_on(speaker.commands.send(Command::Announce(Routes::new().all()))).expect("alive");
+    expect_event(&runtime, &mut speaker, Duration::from_secs(30), |e| matches!(e, Event::Established { .. }));
+
+    // One session, and it stays up: no Down for the next 5 seconds.
+    let flapped = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(event) = speaker.events.recv().await {
+                if matches!(event, Event::Down { .. }) {
+                    return Some(event);
+                }
+            }
+            None
+        })
+        .await
+    });
+    assert!(!matches!(flapped, Ok(Some(_))), "the session flapped: {flapped:?}");
+    let count =
+        || paths_of_type(&gobgp, 2).len() + paths_of_type(&gobgp, 3).len() + paths_of_type(&gobgp, 5).len();
+    wait_for("5 routes in GoBGP", Duration::from_secs(10), || {
+        if count() == 5 { Ok(()) } else { Err(count().to_string()) }
     });
 }

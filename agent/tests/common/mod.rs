@@ -60,14 +60,14 @@ fn attributes(communities: Vec<ExtCommunity>, pmsi: Option<PmsiTunnel>) -> Arc<R
     })
 }
 
-fn mac_ip(last: u8, ip: Option<IpAddr>) -> EvpnRoute {
+fn mac_ip(last: u8, ip: Option<IpAddr>, label: u32) -> EvpnRoute {
     EvpnRoute::MacIp(MacIp {
         rd: RouteDistinguisher::Ipv4 { addr: VTEP, number: 100 },
         esi: Esi::ZERO,
         ethernet_tag: 0,
         mac: MacAddr([0x02, 0xaa, 0xbb, 0xcc, 0xdd, last]),
         ip,
-        label1: vni(10100),
+        label1: vni(label),
         label2: None,
     })
 }
@@ -78,7 +78,7 @@ pub(crate) struct Routes {
     pub(crate) sticky: OutRoute,
     /// RT-2, MAC + IPv4, MAC mobility sequence 5 (moved five times).
     pub(crate) moved: OutRoute,
-    /// RT-2, MAC + IPv6, first advertisement (no MAC mobility).
+    /// RT-2, MAC + IPv6, VNI 16000000, first advertisement (no MAC mobility).
     pub(crate) v6: OutRoute,
     /// RT-3 with PMSI ingress replication, VNI 16000000.
     pub(crate) imet: OutRoute,
@@ -92,21 +92,21 @@ impl Routes {
         let encap = ExtCommunity::Encapsulation { tunnel_type: TUNNEL_VXLAN };
         Self {
             sticky: OutRoute {
-                route: mac_ip(1, None),
+                route: mac_ip(1, None, 10100),
                 attributes: attributes(
                     vec![rt, encap, ExtCommunity::MacMobility { sticky: true, sequence: 0 }],
                     None,
                 ),
             },
             moved: OutRoute {
-                route: mac_ip(2, Some(IpAddr::from([198, 51, 100, 2]))),
+                route: mac_ip(2, Some(IpAddr::from([198, 51, 100, 2])), 10100),
                 attributes: attributes(
                     vec![rt, encap, ExtCommunity::MacMobility { sticky: false, sequence: 5 }],
                     None,
                 ),
             },
             v6: OutRoute {
-                route: mac_ip(3, Some("2001:db8::3".parse().expect("address"))),
+                route: mac_ip(3, Some("2001:db8::3".parse().expect("address")), 16_000_000),
                 attributes: attributes(vec![rt, encap], None),
             },
             imet: OutRoute {
