@@ -3,6 +3,8 @@
 //! command-line edge. ARCHITECTURE.md draws how they fit together.
 //!
 //! - [`bgp`]: the embedded iBGP speaker (session FSM, RIBs, tokio driver).
+//! - [`config`]: the typed configuration.
+//! - [`core`]: the proxy logic, a deterministic state machine.
 // Denied, not forbidden: the TCP MD5 socket option (bgp::md5) needs one
 // setsockopt call that no safe wrapper offers; it carries its SAFETY note.
 #![deny(unsafe_code)]
@@ -15,3 +17,5 @@
 use clap as _;
 
 pub mod bgp;
+pub mod config;
+pub mod core;

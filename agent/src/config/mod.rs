@@ -1,0 +1,3 @@
+//! Configuration: the validated model the agent runs on ([`model`]).
+
+pub mod model;

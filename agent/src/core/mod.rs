@@ -1,0 +1,856 @@
+//! The proxy core: everything the agent decides, as a deterministic state
+//! machine. `process(now, input)` applies one input and returns what to
+//! advertise, withdraw, ignore and report. No tokio, no clocks, no sockets.
+//!
+//! Every route we advertise is a pure function of the state (see
+//! [`Core::desired_routes`]). Processing an input marks *scopes* dirty (one
+//! MAC, one VTEP, or everything after a configuration change); only dirty
+//! scopes are derived again and compared with what was advertised, so an
+//! input costs what it touches, and the advertised set always equals the
+//! full derivation (the property test checks exactly that).
+//!
+//! Rules (RFC 7432 §15 for MAC mobility, with the predecessor's bugs fixed):
+//! - RT-3 per (static VTEP, mac-vrf); RT-2 per static MAC (sticky, no IP)
+//!   and per learned MAC, plus one per (MAC, IP) when `include-ip` is on.
+//! - Nothing is learned or advertised behind a native EVPN VTEP.
+//! - A learned MAC's first advertisement has no MAC mobility community;
+//!   each move between static VTEPs increments the sequence. A received
+//!   route with a higher sequence, or an equal one from a lower VTEP IP, or
+//!   a sticky one, wins: we withdraw and never fight back. When that route is
+//!   withdrawn and the MAC is still fresh, we reclaim it with a higher
+//!   sequence.
+//! - Duplicate detection freezes a MAC that moves too often; aging withdraws
+//!   what is not refreshed; limits stop learning, and say so.
+
+pub mod msg;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
+
+use bgp_wire::{
+    Esi, EvpnRoute, EvpnRouteKey, ExtCommunity, Imet, Label, MacAddr, MacIp, Origin, PathAttributes,
+    PmsiTunnel, PmsiTunnelId, RouteDistinguisher, TUNNEL_VXLAN,
+};
+use msg::{Input, Learned, Millis, Notice, Output, ReceivedKind, ReceivedRoute};
+use serde::Serialize;
+
+use crate::{
+    bgp::rib::{OutRoute, RouteAttributes},
+    config::model::{Config, MacVrf},
+};
+
+/// Where a MAC entry comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Configured as a static MAC of a static VTEP.
+    Static,
+    /// Learned from ARP/ND.
+    Learned,
+}
+
+/// Whether we advertise a MAC, and if not, why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Status {
+    /// Advertised.
+    Active,
+    /// Another VTEP won it (higher sequence, equal and lower IP, or sticky).
+    Superseded {
+        /// The winner's next hop.
+        by: IpAddr,
+    },
+    /// It sits behind a native EVPN VTEP now.
+    InEvpn {
+        /// That VTEP.
+        vtep: IpAddr,
+    },
+    /// Moved too often: not advertised until the hold time ends.
+    Frozen {
+        /// When the hold ends.
+        until_ms: Millis,
+    },
+}
+
+/// One MAC in one mac-vrf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct MacEntry {
+    /// The static VTEP it sits behind.
+    pub vtep: Ipv4Addr,
+    /// Static or learned.
+    pub source: Source,
+    /// Its IPs, with when each was last seen.
+    pub ips: BTreeMap<IpAddr, Millis>,
+    /// When the MAC was last seen.
+    pub last_seen_ms: Millis,
+    /// The MAC mobility sequence we advertise (0: none sent).
+    pub sequence: u32,
+    /// The highest sequence seen from others for this MAC.
+    pub best_remote_sequence: u32,
+    /// Advertised or not, and why.
+    #[serde(flatten)]
+    pub status: Status,
+    /// Recent moves, for duplicate detection.
+    #[serde(skip)]
+    moves: VecDeque<Millis>,
+}
+
+#[derive(Debug, Default)]
+struct VrfState {
+    /// Auto-discovered static VTEPs, with when each was last heard from.
+    discovered: BTreeMap<Ipv4Addr, Millis>,
+    macs: BTreeMap<MacAddr, MacEntry>,
+    /// Learned MACs per static VTEP, for the per-VTEP limit.
+    learned_per_vtep: HashMap<Ipv4Addr, usize>,
+    learned: usize,
+    limit_reported: bool,
+}
+
+/// A native EVPN VTEP: how many of its routes we hold, and since when it
+/// has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EvpnVtep {
+    /// Routes from it in the Adj-RIB-In.
+    pub routes: usize,
+    /// When its last route went away (it is forgotten an aging time later,
+    /// so that a BGP flap does not make its ARPs look static).
+    pub gone_since_ms: Option<Millis>,
+}
+
+/// Counters exported to state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Counters {
+    /// Learned events processed.
+    pub learned_events: u64,
+    /// Ignored: the VNI is not configured.
+    pub unknown_vni: u64,
+    /// Ignored: from a native EVPN VTEP.
+    pub from_evpn_vtep: u64,
+    /// Ignored: from a VTEP that is not configured and not discoverable.
+    pub unknown_vtep: u64,
+    /// Ignored: multicast, broadcast or zero MAC, or IPv6 outer VTEP.
+    pub invalid: u64,
+    /// Not learned: a MAC limit was reached.
+    pub over_limit: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    Everything,
+    Rt3(String, Ipv4Addr),
+    Mac(String, MacAddr),
+}
+
+/// The proxy core.
+#[derive(Debug, Default)]
+pub struct Core {
+    config: Option<Config>,
+    now: Millis,
+    vrfs: BTreeMap<String, VrfState>,
+    evpn_vteps: BTreeMap<IpAddr, EvpnVtep>,
+    received: HashMap<String, ReceivedRoute>,
+    /// What we told the speaker to advertise.
+    advertised: BTreeMap<EvpnRouteKey, OutRoute>,
+    /// Which advertised keys belong to which scope.
+    scope_keys: BTreeMap<Scope, BTreeSet<EvpnRouteKey>>,
+    ignore_sent: Vec<IpAddr>,
+    counters: Counters,
+    dirty: BTreeSet<Scope>,
+    notices: Vec<Notice>,
+}
+
+impl Core {
+    /// A core with no configuration: it advertises nothing until one comes.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one input at time `now` and returns what to do.
+    pub fn process(&mut self, now: Millis, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Config(config) => self.on_config(*config),
+            Input::Learned(learned) => self.on_learned(&learned),
+            Input::Route(route) => self.on_route(route),
+            Input::Withdrawn { key } => self.on_withdrawn(&key),
+            Input::Tick => self.on_tick(),
+        }
+        self.flush()
+    }
+
+    /// Every route the current state calls for, derived from scratch.
+    #[must_use]
+    pub fn desired_routes(&self) -> BTreeMap<EvpnRouteKey, OutRoute> {
+        let mut all = BTreeMap::new();
+        for scope in self.all_scopes() {
+            for route in self.derive(&scope) {
+                all.insert(route.route.key(), route);
+            }
+        }
+        all
+    }
+
+    /// What is advertised now.
+    #[must_use]
+    pub fn advertised(&self) -> &BTreeMap<EvpnRouteKey, OutRoute> {
+        &self.advertised
+    }
+
+    /// The native EVPN VTEPs known now.
+    #[must_use]
+    pub fn evpn_vteps(&self) -> Vec<IpAddr> {
+        self.evpn_vteps.keys().copied().collect()
+    }
+
+    /// A serializable view of the state, for NDK telemetry and HTTP.
+    #[must_use]
+    pub fn state(&self) -> serde_json::Value {
+        let mac_vrfs: serde_json::Map<String, serde_json::Value> = self
+            .vrfs
+            .iter()
+            .map(|(name, vrf)| {
+                let configured: Vec<String> = self
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.mac_vrfs.get(name))
+                    .map(|v| v.static_vteps.keys().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                let macs: serde_json::Map<String, serde_json::Value> = vrf
+                    .macs
+                    .iter()
+                    .map(|(mac, entry)| (mac.to_string(), serde_json::to_value(entry).unwrap_or_default()))
+                    .collect();
+                let value = serde_json::json!({
+                    "configured-vteps": configured,
+                    "discovered-vteps": vrf.discovered.keys().map(ToString::to_string).collect::<Vec<_>>(),
+                    "macs": macs,
+                });
+                (name.clone(), value)
+            })
+            .collect();
+        serde_json::json!({
+            "mac-vrfs": mac_vrfs,
+            "evpn-vteps": self.evpn_vteps.iter().map(|(ip, v)| (ip.to_string(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "advertised-routes": self.advertised.len(),
+            "counters": self.counters,
+        })
+    }
+
+    // ===== Inputs =====
+
+    fn on_config(&mut self, config: Config) {
+        // Static MACs follow the configuration; learned ones are kept where
+        // their mac-vrf and VTEP still exist.
+        self.vrfs.retain(|name, _| config.mac_vrfs.contains_key(name));
+        for (name, mac_vrf) in &config.mac_vrfs {
+            let vrf = self.vrfs.entry(name.clone()).or_default();
+            let configured: BTreeMap<MacAddr, Ipv4Addr> = mac_vrf
+                .static_vteps
+                .iter()
+                .flat_map(|(vtep, sv)| sv.static_macs.iter().map(move |mac| (*mac, *vtep)))
+                .collect();
+            vrf.macs.retain(|mac, entry| entry.source == Source::Learned || configured.contains_key(mac));
+            for (mac, vtep) in &configured {
+                let entry =
+                    vrf.macs.entry(*mac).or_insert_with(|| MacEntry::new(*vtep, Source::Static, self.now));
+                // A static MAC overrides a learned one (never both).
+                entry.source = Source::Static;
+                entry.vtep = *vtep;
+                entry.ips.clear();
+                entry.sequence = 0;
+                entry.status = Status::Active;
+            }
+            // Learned MACs behind a VTEP that is no longer static go.
+            let discovered = &vrf.discovered;
+            vrf.macs.retain(|_, entry| {
+                entry.source == Source::Static
+                    || mac_vrf.static_vteps.contains_key(&entry.vtep)
+                    || discovered.contains_key(&entry.vtep)
+            });
+            if config.auto_discover.is_none() {
+                vrf.discovered.clear();
+                vrf.macs
+                    .retain(|_, e| e.source == Source::Static || mac_vrf.static_vteps.contains_key(&e.vtep));
+            }
+            vrf.recount();
+        }
+        self.config = Some(config);
+        self.dirty.insert(Scope::Everything);
+    }
+
+    fn on_learned(&mut self, learned: &Learned) {
+        self.counters.learned_events += 1;
+        let Some(config) = self.config.as_ref().filter(|c| c.enabled) else { return };
+        let IpAddr::V4(vtep) = learned.vtep else {
+            self.counters.invalid += 1;
+            return;
+        };
+        if learned.mac.is_multicast() || learned.mac.is_zero() {
+            self.counters.invalid += 1;
+            return;
+        }
+        let Some((name, mac_vrf)) = config.mac_vrf_by_vni(learned.vni) else {
+            self.counters.unknown_vni += 1;
+            return;
+        };
+        if !mac_vrf.enabled {
+            self.counters.unknown_vni += 1;
+            return;
+        }
+        if self.evpn_vteps.contains_key(&learned.vtep) {
+            self.counters.from_evpn_vtep += 1;
+            return;
+        }
+        let name = name.to_owned();
+        let configured = mac_vrf.static_vteps.contains_key(&vtep);
+        let ip = learned.ip.filter(|ip| !ip.is_unspecified() && !ip.is_multicast());
+        let (limits, duplicate) =
+            ((config.max_macs_per_mac_vrf, config.max_macs_per_vtep), config.duplicate_mac);
+        let discoverable = config.auto_discover.as_ref().filter(|auto| {
+            auto.allowed_prefixes.iter().any(|p| p.contains(vtep))
+                && self.vrfs.values().map(|v| v.discovered.len()).sum::<usize>() < auto.max_vteps
+        });
+        let include_ip = config.include_ip;
+        let now = self.now;
+        let vrf = self.vrfs.entry(name.clone()).or_default();
+
+        if !configured {
+            if let Some(seen) = vrf.discovered.get_mut(&vtep) {
+                *seen = now;
+            } else if discoverable.is_some() {
+                vrf.discovered.insert(vtep, now);
+                self.notices.push(Notice::VtepDiscovered { mac_vrf: name.clone(), vtep });
+                self.dirty.insert(Scope::Rt3(name.clone(), vtep));
+            } else {
+                self.counters.unknown_vtep += 1;
+                return;
+            }
+        }
+        let ip = if include_ip { ip } else { None };
+
+        let Some(entry) = vrf.macs.get_mut(&learned.mac) else {
+            // A new MAC: within the limits?
+            let per_vtep = vrf.learned_per_vtep.get(&vtep).copied().unwrap_or(0);
+            if vrf.learned >= limits.0 || per_vtep >= limits.1 {
+                self.counters.over_limit += 1;
+                if !vrf.limit_reported {
+                    vrf.limit_reported = true;
+                    let limit =
+                        if vrf.learned >= limits.0 { "max-macs-per-mac-vrf" } else { "max-macs-per-vtep" };
+                    self.notices.push(Notice::LimitReached { mac_vrf: name, limit });
+                }
+                return;
+            }
+            let mut entry = MacEntry::new(vtep, Source::Learned, now);
+            if let Some(ip) = ip {
+                entry.ips.insert(ip, now);
+            }
+            vrf.macs.insert(learned.mac, entry);
+            vrf.learned += 1;
+            *vrf.learned_per_vtep.entry(vtep).or_default() += 1;
+            self.notices.push(Notice::Learned { mac_vrf: name.clone(), mac: learned.mac.to_string(), vtep });
+            self.dirty.insert(Scope::Mac(name, learned.mac));
+            return;
+        };
+
+        if entry.source == Source::Static {
+            // Configured static MACs do not move by traffic (RFC 7432 §15.2).
+            return;
+        }
+        entry.last_seen_ms = now;
+        if entry.vtep == vtep {
+            if let Some(ip) = ip
+                && entry.ips.insert(ip, now).is_none()
+            {
+                self.dirty.insert(Scope::Mac(name.clone(), learned.mac));
+            }
+            if matches!(entry.status, Status::Active | Status::Frozen { .. }) {
+                return;
+            }
+            // Seen again behind our VTEP after losing it: a move back.
+        }
+        if let Status::Frozen { .. } = entry.status {
+            return;
+        }
+        if entry.status == (Status::Superseded { by: IpAddr::V4(vtep) }) {
+            // We see the MAC where the winning route says it is: agree with
+            // it (same VTEP, same sequence), so both advertise one route.
+            let from = entry.vtep;
+            entry.vtep = vtep;
+            entry.ips.clear();
+            if let Some(ip) = ip {
+                entry.ips.insert(ip, now);
+            }
+            entry.sequence = entry.best_remote_sequence;
+            entry.status = Status::Active;
+            let sequence = entry.sequence;
+            vrf.recount();
+            let mac = learned.mac.to_string();
+            self.notices.push(Notice::Moved { mac_vrf: name.clone(), mac, from, to: vtep, sequence });
+            self.dirty.insert(Scope::Mac(name, learned.mac));
+            return;
+        }
+        // A move between static VTEPs (or back to us after losing the MAC).
+        let from = entry.vtep;
+        *vrf.learned_per_vtep.entry(from).or_default() =
+            vrf.learned_per_vtep.get(&from).copied().unwrap_or(1).saturating_sub(1);
+        *vrf.learned_per_vtep.entry(vtep).or_default() += 1;
+        entry.vtep = vtep;
+        entry.ips.clear();
+        if let Some(ip) = ip {
+            entry.ips.insert(ip, now);
+        }
+        entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
+        entry.status = Status::Active;
+        entry.moves.push_back(now);
+        let window = duplicate.window_secs * 1000;
+        while entry.moves.front().is_some_and(|t| now.saturating_sub(*t) > window) {
+            entry.moves.pop_front();
+        }
+        let mac = learned.mac.to_string();
+        if duplicate.moves > 0 && entry.moves.len() >= usize::try_from(duplicate.moves).unwrap_or(usize::MAX)
+        {
+            let until_ms = now + duplicate.hold_secs * 1000;
+            entry.status = Status::Frozen { until_ms };
+            self.notices.push(Notice::DuplicateFrozen { mac_vrf: name.clone(), mac, until_ms });
+        } else if from == vtep {
+            self.notices.push(Notice::Reclaimed {
+                mac_vrf: name.clone(),
+                mac,
+                vtep,
+                sequence: entry.sequence,
+            });
+        } else {
+            self.notices.push(Notice::Moved {
+                mac_vrf: name.clone(),
+                mac,
+                from,
+                to: vtep,
+                sequence: entry.sequence,
+            });
+        }
+        self.dirty.insert(Scope::Mac(name, learned.mac));
+    }
+
+    fn on_route(&mut self, route: ReceivedRoute) {
+        if let Some(old) = self.received.remove(&route.key) {
+            self.forget_received(&old);
+        }
+        if route.from_evpn_vtep() {
+            let was_known = self.evpn_vteps.contains_key(&route.next_hop);
+            let vtep = self.evpn_vteps.entry(route.next_hop).or_default();
+            vtep.routes += 1;
+            vtep.gone_since_ms = None;
+            if !was_known {
+                self.evpn_vtep_changed(route.next_hop);
+            }
+        }
+        if let ReceivedKind::MacIp { mac, .. } = &route.kind {
+            self.contest(&route, *mac);
+        }
+        self.received.insert(route.key.clone(), route);
+    }
+
+    /// A received RT-2 for a MAC we may advertise.
+    fn contest(&mut self, route: &ReceivedRoute, mac: MacAddr) {
+        let Some(config) = &self.config else { return };
+        let Some((name, _)) = config.mac_vrf_by_vni(route.vni) else { return };
+        let name = name.to_owned();
+        let Some(entry) = self.vrfs.get_mut(&name).and_then(|v| v.macs.get_mut(&mac)) else { return };
+        let remote = route.mobility.map_or((0, false), |m| (m.sequence, m.sticky));
+        entry.best_remote_sequence = entry.best_remote_sequence.max(remote.0);
+        let ours = IpAddr::V4(entry.vtep);
+        if route.next_hop == ours {
+            // Another proxy speaks for the same VTEP: agree on the sequence,
+            // so that both advertise the same route.
+            if entry.source == Source::Learned && remote.0 > entry.sequence {
+                entry.sequence = remote.0;
+                self.dirty.insert(Scope::Mac(name, mac));
+            }
+            return;
+        }
+        let mac_text = mac.to_string();
+        if entry.source == Source::Static {
+            // Ours is sticky: receivers keep it; tell the operator.
+            self.notices.push(Notice::StickyConflict { mac_vrf: name, mac: mac_text, other: route.next_hop });
+            return;
+        }
+        if route.from_evpn_vtep() {
+            entry.status = Status::InEvpn { vtep: route.next_hop };
+            self.notices.push(Notice::MovedToEvpn {
+                mac_vrf: name.clone(),
+                mac: mac_text,
+                vtep: route.next_hop,
+            });
+            self.dirty.insert(Scope::Mac(name, mac));
+            return;
+        }
+        let remote_wins = remote.1
+            || remote.0 > entry.sequence
+            || (remote.0 == entry.sequence && ip_lower(route.next_hop, ours));
+        if remote_wins && entry.status == Status::Active {
+            entry.status = Status::Superseded { by: route.next_hop };
+            self.notices.push(Notice::Superseded {
+                mac_vrf: name.clone(),
+                mac: mac_text,
+                by: route.next_hop,
+                sequence: remote.0,
+            });
+            self.dirty.insert(Scope::Mac(name, mac));
+        }
+    }
+
+    fn on_withdrawn(&mut self, key: &str) {
+        let Some(route) = self.received.remove(key) else { return };
+        self.forget_received(&route);
+        // If this route had beaten one of our MACs and the MAC is still
+        // fresh behind our VTEP, take it back with a higher sequence.
+        let ReceivedKind::MacIp { mac, .. } = route.kind else { return };
+        let Some(config) = &self.config else { return };
+        let Some((name, _)) = config.mac_vrf_by_vni(route.vni) else { return };
+        let aging = config.mac_aging_secs * 1000;
+        let name = name.to_owned();
+        let now = self.now;
+        let still_beaten = self.received.values().any(|r| {
+            r.vni == route.vni
+                && matches!(&r.kind, ReceivedKind::MacIp { mac: m, .. } if *m == mac)
+                && r.next_hop == route.next_hop
+        });
+        let Some(entry) = self.vrfs.get_mut(&name).and_then(|v| v.macs.get_mut(&mac)) else { return };
+        let lost_to_it = match entry.status {
+            Status::Superseded { by } | Status::InEvpn { vtep: by } => by == route.next_hop,
+            _ => false,
+        };
+        if !lost_to_it || still_beaten {
+            return;
+        }
+        if now.saturating_sub(entry.last_seen_ms) < aging {
+            entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
+            entry.status = Status::Active;
+            self.notices.push(Notice::Reclaimed {
+                mac_vrf: name.clone(),
+                mac: mac.to_string(),
+                vtep: entry.vtep,
+                sequence: entry.sequence,
+            });
+            self.dirty.insert(Scope::Mac(name, mac));
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(config) = &self.config else { return };
+        let now = self.now;
+        let aging = config.mac_aging_secs * 1000;
+        for (name, vrf) in &mut self.vrfs {
+            let mut gone = Vec::new();
+            for (mac, entry) in &mut vrf.macs {
+                if let Status::Frozen { until_ms } = entry.status
+                    && until_ms <= now
+                {
+                    entry.status = Status::Active;
+                    entry.moves.clear();
+                    entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
+                    self.notices.push(Notice::Unfrozen { mac_vrf: name.clone(), mac: mac.to_string() });
+                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                }
+                if entry.source != Source::Learned {
+                    continue;
+                }
+                if now.saturating_sub(entry.last_seen_ms) >= aging {
+                    gone.push(*mac);
+                    continue;
+                }
+                let before = entry.ips.len();
+                let mut aged_ips = Vec::new();
+                entry.ips.retain(|ip, seen| {
+                    let keep = now.saturating_sub(*seen) < aging;
+                    if !keep {
+                        aged_ips.push(*ip);
+                    }
+                    keep
+                });
+                if entry.ips.len() != before {
+                    for ip in aged_ips {
+                        self.notices.push(Notice::Aged {
+                            mac_vrf: name.clone(),
+                            mac: mac.to_string(),
+                            ip: Some(ip),
+                        });
+                    }
+                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                }
+            }
+            for mac in gone {
+                vrf.macs.remove(&mac);
+                self.notices.push(Notice::Aged { mac_vrf: name.clone(), mac: mac.to_string(), ip: None });
+                self.dirty.insert(Scope::Mac(name.clone(), mac));
+            }
+            // A discovered VTEP with no learned MAC left and quiet for an
+            // aging time is forgotten.
+            let busy: BTreeSet<Ipv4Addr> = vrf.macs.values().map(|e| e.vtep).collect();
+            let expired: Vec<Ipv4Addr> = vrf
+                .discovered
+                .iter()
+                .filter(|(vtep, seen)| !busy.contains(vtep) && now.saturating_sub(**seen) >= aging)
+                .map(|(vtep, _)| *vtep)
+                .collect();
+            for vtep in expired {
+                vrf.discovered.remove(&vtep);
+                self.notices.push(Notice::VtepExpired { mac_vrf: name.clone(), vtep });
+                self.dirty.insert(Scope::Rt3(name.clone(), vtep));
+            }
+            vrf.recount();
+        }
+        let forgotten: Vec<IpAddr> = self
+            .evpn_vteps
+            .iter()
+            .filter(|(_, v)| v.gone_since_ms.is_some_and(|t| now.saturating_sub(t) >= aging))
+            .map(|(ip, _)| *ip)
+            .collect();
+        for ip in forgotten {
+            self.evpn_vteps.remove(&ip);
+            self.evpn_vtep_changed(ip);
+        }
+    }
+
+    // ===== Helpers =====
+
+    fn forget_received(&mut self, route: &ReceivedRoute) {
+        if route.from_evpn_vtep()
+            && let Some(vtep) = self.evpn_vteps.get_mut(&route.next_hop)
+        {
+            vtep.routes = vtep.routes.saturating_sub(1);
+            if vtep.routes == 0 {
+                vtep.gone_since_ms = Some(self.now);
+            }
+        }
+    }
+
+    /// The EVPN VTEP set changed at `vtep`: its RT-3 and MACs are derived
+    /// again in every mac-vrf.
+    fn evpn_vtep_changed(&mut self, vtep: IpAddr) {
+        let IpAddr::V4(v4) = vtep else { return };
+        let configured = self
+            .config
+            .as_ref()
+            .is_some_and(|c| c.mac_vrfs.values().any(|m| m.static_vteps.contains_key(&v4)));
+        if configured && self.evpn_vteps.contains_key(&vtep) {
+            self.notices.push(Notice::StaticVtepIsEvpn { vtep: v4 });
+        }
+        for (name, vrf) in &self.vrfs {
+            self.dirty.insert(Scope::Rt3(name.clone(), v4));
+            for (mac, entry) in &vrf.macs {
+                if entry.vtep == v4 {
+                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                }
+            }
+        }
+    }
+
+    fn all_scopes(&self) -> Vec<Scope> {
+        let mut scopes = Vec::new();
+        let Some(config) = &self.config else { return scopes };
+        for (name, mac_vrf) in &config.mac_vrfs {
+            for vtep in mac_vrf.static_vteps.keys() {
+                scopes.push(Scope::Rt3(name.clone(), *vtep));
+            }
+            if let Some(vrf) = self.vrfs.get(name) {
+                for vtep in vrf.discovered.keys() {
+                    scopes.push(Scope::Rt3(name.clone(), *vtep));
+                }
+                for mac in vrf.macs.keys() {
+                    scopes.push(Scope::Mac(name.clone(), *mac));
+                }
+            }
+        }
+        scopes
+    }
+
+    /// True if we speak for `vtep` in `name`: configured or discovered, not
+    /// a native EVPN VTEP, the mac-vrf and the agent enabled.
+    fn speaks_for(&self, name: &str, vtep: Ipv4Addr) -> Option<(&Config, &MacVrf)> {
+        let config = self.config.as_ref().filter(|c| c.enabled)?;
+        let mac_vrf = config.mac_vrfs.get(name).filter(|m| m.enabled)?;
+        let known = mac_vrf.static_vteps.contains_key(&vtep)
+            || self.vrfs.get(name).is_some_and(|v| v.discovered.contains_key(&vtep));
+        (known && !self.evpn_vteps.contains_key(&IpAddr::V4(vtep))).then_some((config, mac_vrf))
+    }
+
+    /// The routes one scope calls for.
+    fn derive(&self, scope: &Scope) -> Vec<OutRoute> {
+        match scope {
+            Scope::Everything => Vec::new(),
+            Scope::Rt3(name, vtep) => {
+                let Some((config, mac_vrf)) = self.speaks_for(name, *vtep) else { return Vec::new() };
+                let route = EvpnRoute::Imet(Imet {
+                    rd: RouteDistinguisher::Ipv4 { addr: *vtep, number: mac_vrf.evi },
+                    ethernet_tag: 0,
+                    originator: config.rt3_originator(*vtep),
+                });
+                vec![OutRoute { route, attributes: Arc::new(rt3_attributes(config, mac_vrf, *vtep)) }]
+            }
+            Scope::Mac(name, mac) => {
+                let Some(entry) = self.vrfs.get(name).and_then(|v| v.macs.get(mac)) else {
+                    return Vec::new();
+                };
+                if entry.status != Status::Active {
+                    return Vec::new();
+                }
+                let Some((config, mac_vrf)) = self.speaks_for(name, entry.vtep) else { return Vec::new() };
+                let mobility = match entry.source {
+                    Source::Static => Some((0, true)),
+                    Source::Learned if entry.sequence > 0 => Some((entry.sequence, false)),
+                    Source::Learned => None,
+                };
+                let attributes = Self::attributes(config, mac_vrf, entry.vtep, mobility);
+                let label = Label::new(mac_vrf.vni).unwrap_or_default();
+                let rd = RouteDistinguisher::Ipv4 { addr: entry.vtep, number: mac_vrf.evi };
+                let make = |ip| OutRoute {
+                    route: EvpnRoute::MacIp(MacIp {
+                        rd,
+                        esi: Esi::ZERO,
+                        ethernet_tag: 0,
+                        mac: *mac,
+                        ip,
+                        label1: label,
+                        label2: None,
+                    }),
+                    attributes: attributes.clone(),
+                };
+                let mut routes = vec![make(None)];
+                if entry.source == Source::Learned && config.include_ip {
+                    routes.extend(entry.ips.keys().map(|ip| make(Some(*ip))));
+                }
+                routes
+            }
+        }
+    }
+
+    fn attributes(
+        config: &Config,
+        mac_vrf: &MacVrf,
+        vtep: Ipv4Addr,
+        mobility: Option<(u32, bool)>,
+    ) -> Arc<RouteAttributes> {
+        let mut communities = vec![
+            ExtCommunity::RouteTarget(config.route_target(mac_vrf)),
+            ExtCommunity::Encapsulation { tunnel_type: TUNNEL_VXLAN },
+        ];
+        if let Some((sequence, sticky)) = mobility {
+            communities.push(ExtCommunity::MacMobility { sticky, sequence });
+        }
+        Arc::new(RouteAttributes { next_hop: vtep.into(), path: base_path(config, communities, None) })
+    }
+
+    /// Derives every dirty scope again and emits the differences.
+    fn flush(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        let dirty = std::mem::take(&mut self.dirty);
+        let scopes: Vec<Scope> = if dirty.contains(&Scope::Everything) {
+            let mut all: BTreeSet<Scope> = self.all_scopes().into_iter().collect();
+            all.extend(self.scope_keys.keys().cloned());
+            all.into_iter().collect()
+        } else {
+            dirty.into_iter().collect()
+        };
+        let mut announce = Vec::new();
+        for scope in scopes {
+            let routes = self.derive(&scope);
+            let new_keys: BTreeSet<EvpnRouteKey> = routes.iter().map(|r| r.route.key()).collect();
+            let old_keys = self.scope_keys.remove(&scope).unwrap_or_default();
+            for key in old_keys.difference(&new_keys) {
+                if self.advertised.remove(key).is_some() {
+                    out.push(Output::Withdraw(key.clone()));
+                }
+            }
+            for route in routes {
+                let key = route.route.key();
+                if self.advertised.get(&key) != Some(&route) {
+                    self.advertised.insert(key, route.clone());
+                    announce.push(Output::Announce(route));
+                }
+            }
+            if !new_keys.is_empty() {
+                self.scope_keys.insert(scope, new_keys);
+            }
+        }
+        out.extend(announce);
+        let ignore = self.evpn_vteps();
+        if ignore != self.ignore_sent {
+            self.ignore_sent.clone_from(&ignore);
+            out.push(Output::IgnoreVteps(ignore));
+        }
+        out.extend(self.notices.drain(..).map(Output::Notice));
+        out
+    }
+}
+
+impl MacEntry {
+    fn new(vtep: Ipv4Addr, source: Source, now: Millis) -> Self {
+        Self {
+            vtep,
+            source,
+            ips: BTreeMap::new(),
+            last_seen_ms: now,
+            sequence: 0,
+            best_remote_sequence: 0,
+            status: Status::Active,
+            moves: VecDeque::new(),
+        }
+    }
+}
+
+impl VrfState {
+    fn recount(&mut self) {
+        self.learned_per_vtep.clear();
+        self.learned = 0;
+        for entry in self.macs.values().filter(|e| e.source == Source::Learned) {
+            self.learned += 1;
+            *self.learned_per_vtep.entry(entry.vtep).or_default() += 1;
+        }
+        self.limit_reported = false;
+    }
+}
+
+fn ip_lower(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) < u32::from(b),
+        (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(a) < u128::from(b),
+        (IpAddr::V4(_), IpAddr::V6(_)) => true,
+        (IpAddr::V6(_), IpAddr::V4(_)) => false,
+    }
+}
+
+fn base_path(config: &Config, communities: Vec<ExtCommunity>, pmsi: Option<PmsiTunnel>) -> PathAttributes {
+    PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(Vec::new()),
+        local_pref: Some(config.local_preference),
+        ext_communities: Some(communities),
+        pmsi_tunnel: pmsi,
+        ..Default::default()
+    }
+}
+
+fn rt3_attributes(config: &Config, mac_vrf: &MacVrf, vtep: Ipv4Addr) -> RouteAttributes {
+    let pmsi = PmsiTunnel {
+        flags: 0,
+        label: Label::new(mac_vrf.vni).unwrap_or_default(),
+        tunnel: PmsiTunnelId::IngressReplication(vtep.into()),
+    };
+    let communities = vec![
+        ExtCommunity::RouteTarget(config.route_target(mac_vrf)),
+        ExtCommunity::Encapsulation { tunnel_type: TUNNEL_VXLAN },
+    ];
+    RouteAttributes { next_hop: vtep.into(), path: base_path(config, communities, Some(pmsi)) }
+}
+
+#[cfg(test)]
+mod tests;

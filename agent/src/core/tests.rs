@@ -1,0 +1,382 @@
+//! One test per rule of the proxy core.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use bgp_wire::{EvpnRoute, ExtCommunity, MacAddr, PmsiTunnelId, RouteDistinguisher};
+
+use super::{
+    Core,
+    msg::{Input, Learned, Mobility, Notice, Output, ReceivedKind, ReceivedRoute},
+};
+use crate::config::model::{Config, OriginatingIp};
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const EVPN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+
+fn mac(last: u8) -> MacAddr {
+    MacAddr([0x02, 0, 0, 0, 0, last])
+}
+
+/// blue: EVI 100, VNI 10100, static VTEPs A (static MAC :aa) and B.
+fn config() -> Config {
+    serde_json::from_value(serde_json::json!({
+        "source-address": "192.0.2.254",
+        "local-as": 65000,
+        "mac-vrfs": {"blue": {"evi": 100, "vni": 10100, "static-vteps": {
+            "192.0.2.1": {"static-macs": ["02:00:00:00:00:aa"]},
+            "192.0.2.2": {}
+        }}}
+    }))
+    .expect("valid config")
+}
+
+fn core_with(config: Config) -> (Core, Vec<Output>) {
+    let mut core = Core::new();
+    let out = core.process(0, Input::Config(Box::new(config)));
+    (core, out)
+}
+
+fn learned(vtep: Ipv4Addr, mac: MacAddr, ip: Option<IpAddr>) -> Input {
+    Input::Learned(Learned { vni: 10100, vtep: vtep.into(), mac, ip })
+}
+
+fn rt2(key: &str, next_hop: Ipv4Addr, mac: MacAddr, originator: Option<Ipv4Addr>, seq: Option<u32>) -> Input {
+    Input::Route(ReceivedRoute {
+        key: key.to_owned(),
+        kind: ReceivedKind::MacIp { mac, ip: None },
+        vni: 10100,
+        next_hop: next_hop.into(),
+        originator_id: originator,
+        mobility: seq.map(|sequence| Mobility { sequence, sticky: false }),
+    })
+}
+
+fn rt3_from_evpn(key: &str, vtep: Ipv4Addr) -> Input {
+    Input::Route(ReceivedRoute {
+        key: key.to_owned(),
+        kind: ReceivedKind::Imet { originator: vtep.into() },
+        vni: 10100,
+        next_hop: vtep.into(),
+        originator_id: Some(vtep),
+        mobility: None,
+    })
+}
+
+fn announced(out: &[Output]) -> Vec<&crate::bgp::rib::OutRoute> {
+    out.iter().filter_map(|o| if let Output::Announce(r) = o { Some(r) } else { None }).collect()
+}
+
+fn withdrawn(out: &[Output]) -> usize {
+    out.iter().filter(|o| matches!(o, Output::Withdraw(_))).count()
+}
+
+fn mobility(route: &crate::bgp::rib::OutRoute) -> Option<(u32, bool)> {
+    route.attributes.path.ext_communities.iter().flatten().find_map(|c| match c {
+        ExtCommunity::MacMobility { sequence, sticky } => Some((*sequence, *sticky)),
+        _ => None,
+    })
+}
+
+fn mac_routes(core: &Core, mac: MacAddr) -> Vec<&crate::bgp::rib::OutRoute> {
+    core.advertised().values().filter(|r| matches!(&r.route, EvpnRoute::MacIp(m) if m.mac == mac)).collect()
+}
+
+fn notices(out: &[Output]) -> Vec<&Notice> {
+    out.iter().filter_map(|o| if let Output::Notice(n) = o { Some(n) } else { None }).collect()
+}
+
+#[test]
+fn one_rt3_per_static_vtep_with_pmsi_to_the_vtep() {
+    let (_, out) = core_with(config());
+    let rt3: Vec<_> = announced(&out).into_iter().filter(|r| matches!(r.route, EvpnRoute::Imet(_))).collect();
+    assert_eq!(rt3.len(), 2);
+    for route in rt3 {
+        let EvpnRoute::Imet(imet) = &route.route else { unreachable!() };
+        let IpAddr::V4(vtep) = route.attributes.next_hop else { panic!("IPv4 VTEP") };
+        assert_eq!(imet.rd, RouteDistinguisher::Ipv4 { addr: vtep, number: 100 });
+        assert_eq!(imet.originator, IpAddr::V4(vtep), "originator defaults to the static VTEP");
+        let pmsi = route.attributes.path.pmsi_tunnel.as_ref().expect("PMSI");
+        assert_eq!(pmsi.tunnel, PmsiTunnelId::IngressReplication(vtep.into()));
+        assert_eq!(pmsi.label.value(), 10100);
+        let communities = route.attributes.path.ext_communities.as_ref().expect("communities");
+        assert!(
+            communities
+                .iter()
+                .any(|c| c.to_bytes() == ExtCommunity::Encapsulation { tunnel_type: 8 }.to_bytes())
+        );
+        assert!(
+            communities
+                .iter()
+                .any(|c| matches!(c, ExtCommunity::RouteTarget(rt) if rt.to_string() == "target:65000:100"))
+        );
+    }
+    // The predecessor's mode: the agent's address as originating IP.
+    let (core, _) = core_with(Config { originating_ip: OriginatingIp::Agent, ..config() });
+    assert!(core.advertised().values().all(|r| match &r.route {
+        EvpnRoute::Imet(imet) => imet.originator == IpAddr::from([192, 0, 2, 254]),
+        _ => true,
+    }));
+}
+
+#[test]
+fn static_macs_are_sticky_mac_only_routes() {
+    let (core, _) = core_with(config());
+    let routes = mac_routes(&core, mac(0xaa));
+    assert_eq!(routes.len(), 1);
+    let EvpnRoute::MacIp(route) = &routes[0].route else { unreachable!() };
+    assert_eq!(route.ip, None);
+    assert_eq!(route.label1.value(), 10100);
+    assert_eq!(mobility(routes[0]), Some((0, true)));
+}
+
+#[test]
+fn a_learned_mac_gets_a_mac_route_and_one_per_ip_without_mobility_at_first() {
+    let (mut core, _) = core_with(config());
+    let v4 = IpAddr::from([10, 0, 0, 1]);
+    let v6: IpAddr = "2001:db8::1".parse().expect("ip");
+    let out = core.process(1000, learned(A, mac(1), Some(v4)));
+    assert_eq!(announced(&out).len(), 2);
+    assert!(announced(&out).iter().all(|r| mobility(r).is_none()), "first advertisement: no MAC mobility");
+    let out = core.process(2000, learned(A, mac(1), Some(v6)));
+    assert_eq!(announced(&out).len(), 1, "a second IP adds one route");
+    assert_eq!(mac_routes(&core, mac(1)).len(), 3);
+    // A refresh changes nothing.
+    assert!(announced(&core.process(3000, learned(A, mac(1), Some(v4)))).is_empty());
+    // include-ip off: MAC only.
+    let (mut core, _) = core_with(Config { include_ip: false, ..config() });
+    core.process(1000, learned(A, mac(1), Some(v4)));
+    assert_eq!(mac_routes(&core, mac(1)).len(), 1);
+}
+
+#[test]
+fn bad_learned_events_are_counted_not_learned() {
+    let (mut core, _) = core_with(config());
+    for input in [
+        learned(A, MacAddr([0xff; 6]), None),
+        learned(A, MacAddr([0x01, 0, 0x5e, 0, 0, 1]), None),
+        learned(A, MacAddr([0; 6]), None),
+        Input::Learned(Learned { vni: 999, vtep: A.into(), mac: mac(1), ip: None }),
+        learned(Ipv4Addr::new(198, 51, 100, 1), mac(1), None),
+    ] {
+        assert!(announced(&core.process(1000, input)).is_empty());
+    }
+    let counters = core.state()["counters"].clone();
+    assert_eq!(counters["invalid"], 3);
+    assert_eq!(counters["unknown-vni"], 1);
+    assert_eq!(counters["unknown-vtep"], 1);
+    // ARP probes (0.0.0.0 sender) teach the MAC only.
+    core.process(1000, learned(A, mac(2), Some(IpAddr::from([0, 0, 0, 0]))));
+    assert_eq!(mac_routes(&core, mac(2)).len(), 1);
+}
+
+#[test]
+fn nothing_is_learned_or_advertised_behind_an_evpn_vtep_and_the_snooper_is_told() {
+    let (mut core, _) = core_with(config());
+    let out = core.process(1000, rt3_from_evpn("evpn-rt3", EVPN));
+    assert!(out.contains(&Output::IgnoreVteps(vec![EVPN.into()])));
+    assert!(announced(&core.process(2000, learned(EVPN, mac(1), None))).is_empty());
+    // A configured static VTEP that starts speaking EVPN: we stop for it.
+    let out = core.process(3000, rt3_from_evpn("a-rt3", A));
+    assert!(withdrawn(&out) >= 2, "RT-3 and static MAC of A withdrawn: {out:?}");
+    assert!(notices(&out).contains(&&Notice::StaticVtepIsEvpn { vtep: A }));
+    // Its routes go away; after an aging time it is forgotten and we speak again.
+    core.process(4000, Input::Withdrawn { key: "a-rt3".to_owned() });
+    let out = core.process(4000 + 300_000, Input::Tick);
+    assert!(announced(&out).len() >= 2, "{out:?}");
+}
+
+#[test]
+fn auto_discovery_only_inside_allowed_prefixes_and_up_to_the_maximum() {
+    let mut config = config();
+    config.auto_discover =
+        serde_json::from_value(serde_json::json!({"allowed-prefixes": ["198.51.100.0/24"], "max-vteps": 1}))
+            .expect("valid");
+    let (mut core, _) = core_with(config);
+    let out = core.process(1000, learned(Ipv4Addr::new(198, 51, 100, 7), mac(1), None));
+    assert_eq!(announced(&out).len(), 2, "RT-3 of the discovered VTEP and the MAC");
+    assert!(
+        announced(&core.process(1000, learned(Ipv4Addr::new(198, 51, 100, 8), mac(2), None))).is_empty(),
+        "max 1"
+    );
+    assert!(
+        announced(&core.process(1000, learned(Ipv4Addr::new(203, 0, 113, 1), mac(3), None))).is_empty(),
+        "outside"
+    );
+    // Quiet for an aging time: the MAC and then the VTEP go.
+    let out = core.process(1000 + 300_000, Input::Tick);
+    assert_eq!(withdrawn(&out), 2, "{out:?}");
+}
+
+#[test]
+fn a_move_between_static_vteps_increments_the_sequence_and_withdraws_the_old_route() {
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), None));
+    let out = core.process(2000, learned(B, mac(1), None));
+    assert_eq!(withdrawn(&out), 1, "the route under A's RD");
+    let new = announced(&out);
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].attributes.next_hop, IpAddr::V4(B));
+    assert_eq!(mobility(new[0]), Some((1, false)));
+    let out = core.process(3000, learned(A, mac(1), None));
+    assert_eq!(mobility(announced(&out)[0]), Some((2, false)));
+}
+
+#[test]
+fn another_proxy_with_a_higher_sequence_wins_and_we_never_fight_back() {
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), None));
+    let other_proxy = Some(Ipv4Addr::new(10, 9, 9, 9));
+    let out = core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, Some(1)));
+    assert_eq!(withdrawn(&out), 1);
+    assert!(mac_routes(&core, mac(1)).is_empty());
+    // Refreshes from the old place do not re-advertise; a real move back would.
+    assert!(announced(&core.process(2500, Input::Tick)).is_empty());
+    // The winner withdraws while our MAC is fresh: we take it back, higher.
+    let out = core.process(3000, Input::Withdrawn { key: "b-mac1".to_owned() });
+    assert_eq!(mobility(announced(&out)[0]), Some((2, false)));
+}
+
+#[test]
+fn equal_sequences_go_to_the_lower_vtep_ip() {
+    let other_proxy = Some(Ipv4Addr::new(10, 9, 9, 9));
+    // B (192.0.2.2) has ours at seq 0; A (lower) arrives with seq 0: A wins.
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(B, mac(1), None));
+    let out = core.process(2000, rt2("a-mac1", A, mac(1), other_proxy, None));
+    assert_eq!(withdrawn(&out), 1);
+    // Ours at A (lower); B arrives with seq 0: we keep ours.
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), None));
+    let out = core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, None));
+    assert_eq!(withdrawn(&out), 0);
+    assert_eq!(mac_routes(&core, mac(1)).len(), 1);
+}
+
+#[test]
+fn a_proxy_for_the_same_vtep_with_a_higher_sequence_is_followed() {
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), None));
+    let out = core.process(2000, rt2("a-mac1", A, mac(1), Some(Ipv4Addr::new(10, 9, 9, 9)), Some(4)));
+    assert_eq!(mobility(announced(&out)[0]), Some((4, false)), "identical NLRI, identical attributes");
+}
+
+#[test]
+fn a_mac_that_appears_behind_an_evpn_vtep_is_withdrawn() {
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), Some(IpAddr::from([10, 0, 0, 1]))));
+    let out = core.process(2000, rt2("evpn-mac1", EVPN, mac(1), None, Some(1)));
+    assert_eq!(withdrawn(&out), 2);
+    assert!(matches!(notices(&out)[..], [Notice::MovedToEvpn { .. }]));
+}
+
+#[test]
+fn sticky_static_macs_hold_against_remote_routes() {
+    let (mut core, _) = core_with(config());
+    let out = core.process(1000, rt2("evpn-aa", EVPN, mac(0xaa), None, Some(7)));
+    assert_eq!(withdrawn(&out), 0);
+    assert!(matches!(notices(&out)[..], [Notice::StickyConflict { .. }]));
+    // And traffic does not move a static MAC.
+    assert!(announced(&core.process(2000, learned(B, mac(0xaa), None))).is_empty());
+}
+
+#[test]
+fn five_moves_in_180_seconds_freeze_the_mac_for_the_hold_time() {
+    let (mut core, _) = core_with(config());
+    core.process(0, learned(A, mac(1), None));
+    let mut frozen_at = None;
+    for i in 1..=5u64 {
+        let vtep = if i % 2 == 1 { B } else { A };
+        let out = core.process(i * 10_000, learned(vtep, mac(1), None));
+        if notices(&out).iter().any(|n| matches!(n, Notice::DuplicateFrozen { .. })) {
+            frozen_at = Some(i);
+            assert_eq!(announced(&out).len(), 0);
+        }
+    }
+    assert_eq!(frozen_at, Some(5));
+    assert!(mac_routes(&core, mac(1)).is_empty());
+    assert!(announced(&core.process(100_000, learned(B, mac(1), None))).is_empty(), "still frozen");
+    let out = core.process(50_000 + 540_000, Input::Tick);
+    assert!(notices(&out).iter().any(|n| matches!(n, Notice::Unfrozen { .. })));
+}
+
+#[test]
+fn aging_withdraws_stale_macs_and_ips_but_never_static_ones() {
+    let (mut core, _) = core_with(config());
+    let ip1 = IpAddr::from([10, 0, 0, 1]);
+    let ip2 = IpAddr::from([10, 0, 0, 2]);
+    core.process(0, learned(A, mac(1), Some(ip1)));
+    core.process(200_000, learned(A, mac(1), Some(ip2)));
+    let out = core.process(300_000, Input::Tick);
+    assert_eq!(withdrawn(&out), 1, "ip1 aged, the MAC and ip2 are fresh");
+    let out = core.process(500_000, Input::Tick);
+    assert_eq!(withdrawn(&out), 2, "the MAC and ip2 aged");
+    assert_eq!(mac_routes(&core, mac(0xaa)).len(), 1, "static MACs never age");
+}
+
+#[test]
+fn limits_stop_new_macs_and_say_so_once() {
+    let (mut core, _) = core_with(Config { max_macs_per_vtep: 2, ..config() });
+    core.process(0, learned(A, mac(1), None));
+    core.process(0, learned(A, mac(2), None));
+    let out = core.process(0, learned(A, mac(3), None));
+    assert!(announced(&out).is_empty());
+    assert!(matches!(notices(&out)[..], [Notice::LimitReached { limit: "max-macs-per-vtep", .. }]));
+    assert!(notices(&core.process(0, learned(A, mac(4), None))).is_empty(), "reported once");
+    assert_eq!(announced(&core.process(0, learned(B, mac(3), None))).len(), 1, "another VTEP has room");
+    assert_eq!(core.state()["counters"]["over-limit"], 2);
+    let (mut core, _) = core_with(Config { max_macs_per_mac_vrf: 1, ..config() });
+    core.process(0, learned(A, mac(1), None));
+    assert!(announced(&core.process(0, learned(B, mac(2), None))).is_empty());
+}
+
+/// Applies a new config to a core that has learned MAC 1 behind A, and
+/// returns (withdrawn, announced) counts.
+fn reconfigure(change: impl FnOnce(&mut Config)) -> (usize, Vec<crate::bgp::rib::OutRoute>, Core) {
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(1), Some(IpAddr::from([10, 0, 0, 1]))));
+    let mut new = config();
+    change(&mut new);
+    let out = core.process(2000, Input::Config(Box::new(new)));
+    (withdrawn(&out), announced(&out).into_iter().cloned().collect(), core)
+}
+
+#[test]
+fn config_changes_withdraw_exactly_what_no_longer_holds() {
+    // VNI change: same keys, new labels: 2 RT-3 + static + 2 learned re-announced.
+    let (gone, new, _) = reconfigure(|c| c.mac_vrfs.get_mut("blue").expect("blue").vni = 20200);
+    assert_eq!((gone, new.len()), (0, 5));
+    // EVI change: new RDs: everything withdrawn and announced again.
+    let (gone, new, _) = reconfigure(|c| c.mac_vrfs.get_mut("blue").expect("blue").evi = 200);
+    assert_eq!((gone, new.len()), (5, 5));
+    // Static VTEP A removed: its RT-3, static MAC and learned MAC+IP go.
+    let (gone, new, core) = reconfigure(|c| {
+        c.mac_vrfs.get_mut("blue").expect("blue").static_vteps.remove(&A);
+    });
+    assert_eq!((gone, new.len()), (4, 0));
+    assert_eq!(core.advertised().len(), 1, "only B's RT-3 is left");
+    // Static MACs changed: :aa out, :bb in.
+    let (gone, new, _) = reconfigure(|c| {
+        let macs =
+            &mut c.mac_vrfs.get_mut("blue").expect("blue").static_vteps.get_mut(&A).expect("A").static_macs;
+        macs.clear();
+        macs.insert(mac(0xbb));
+    });
+    assert_eq!((gone, new.len()), (1, 1));
+    // mac-vrf disabled, agent disabled: everything goes.
+    let (gone, _, core) = reconfigure(|c| c.mac_vrfs.get_mut("blue").expect("blue").enabled = false);
+    assert_eq!((gone, core.advertised().len()), (5, 0));
+    let (gone, _, core) = reconfigure(|c| c.enabled = false);
+    assert_eq!((gone, core.advertised().len()), (5, 0));
+    // The same config again: nothing.
+    let (gone, new, _) = reconfigure(|_| {});
+    assert_eq!((gone, new.len()), (0, 0));
+}
+
+#[test]
+fn restarting_with_the_same_config_reproduces_the_same_routes() {
+    let (first, _) = core_with(config());
+    let (second, _) = core_with(config());
+    assert_eq!(first.advertised(), second.advertised());
+    assert_eq!(first.advertised(), &first.desired_routes());
+}
