@@ -69,6 +69,7 @@ enum Step {
     Withdraw { key: u8 },
     Tick { secs: u64 },
     Config { variant: u8 },
+    Session { up: bool },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -81,6 +82,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0..6u8).prop_map(|key| Step::Withdraw { key }),
         2 => (0..400u64).prop_map(|secs| Step::Tick { secs }),
         1 => (0..6u8).prop_map(|variant| Step::Config { variant }),
+        1 => any::<bool>().prop_map(|up| Step::Session { up }),
     ]
 }
 
@@ -111,6 +113,7 @@ fn input(step: &Step) -> Input {
         Step::Withdraw { key } => Input::Withdrawn { key: format!("route-{key}") },
         Step::Tick { .. } => Input::Tick,
         Step::Config { variant } => Input::Config(Box::new(config(*variant))),
+        Step::Session { up } => Input::Session { up: *up },
     }
 }
 

@@ -161,6 +161,7 @@ pub struct Core {
     scope_keys: BTreeMap<Scope, BTreeSet<EvpnRouteKey>>,
     ignore_sent: Vec<IpAddr>,
     counters: Counters,
+    session_up: bool,
     dirty: BTreeSet<Scope>,
     notices: Vec<Notice>,
 }
@@ -180,6 +181,7 @@ impl Core {
             Input::Learned(learned) => self.on_learned(&learned),
             Input::Route(route) => self.on_route(route),
             Input::Withdrawn { key } => self.on_withdrawn(&key),
+            Input::Session { up } => self.on_session(up),
             Input::Tick => self.on_tick(),
         }
         self.flush()
@@ -239,6 +241,7 @@ impl Core {
             "mac-vrfs": mac_vrfs,
             "evpn-vteps": self.evpn_vteps.iter().map(|(ip, v)| (ip.to_string(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
             "advertised-routes": self.advertised.len(),
+            "bgp-session": if self.session_up { "up" } else { "down" },
             "counters": self.counters,
         })
     }
@@ -541,6 +544,17 @@ impl Core {
                 sequence: entry.sequence,
             });
             self.dirty.insert(Scope::Mac(name, mac));
+        }
+    }
+
+    fn on_session(&mut self, up: bool) {
+        self.session_up = up;
+        if !up {
+            let mut keys: Vec<String> = self.received.keys().cloned().collect();
+            keys.sort();
+            for key in keys {
+                self.on_withdrawn(&key);
+            }
         }
     }
 

@@ -27,6 +27,12 @@ pub enum Input {
         /// The route's key, as in [`ReceivedRoute::key`].
         key: String,
     },
+    /// The BGP session came up or went down. Down means every received
+    /// route is gone (whatever withdrawals the driver also reports).
+    Session {
+        /// Up or down.
+        up: bool,
+    },
     /// Time passed: aging, duplicate-MAC holds, grace periods.
     Tick,
 }

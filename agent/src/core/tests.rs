@@ -380,3 +380,17 @@ fn restarting_with_the_same_config_reproduces_the_same_routes() {
     assert_eq!(first.advertised(), second.advertised());
     assert_eq!(first.advertised(), &first.desired_routes());
 }
+
+#[test]
+fn a_session_down_forgets_received_routes_and_we_reclaim_what_they_had_won() {
+    let (mut core, _) = core_with(config());
+    core.process(0, Input::Session { up: true });
+    core.process(1000, learned(A, mac(1), None));
+    core.process(2000, rt2("b-mac1", B, mac(1), Some(Ipv4Addr::new(10, 9, 9, 9)), Some(3)));
+    core.process(2000, rt3_from_evpn("evpn-rt3", EVPN));
+    assert!(mac_routes(&core, mac(1)).is_empty());
+    let out = core.process(3000, Input::Session { up: false });
+    assert_eq!(mobility(announced(&out)[0]), Some((4, false)), "reclaimed above the sequence it lost to");
+    assert_eq!(core.state()["bgp-session"], "down");
+    assert_eq!(core.state()["evpn-vteps"]["192.0.2.100"]["routes"], 0, "remembered for the grace period");
+}
