@@ -1,49 +1,154 @@
-//! The snooper's kernel side: a TC classifier attached to the learning
-//! interfaces. It never drops or alters a frame: it only observes.
+//! The snooper's kernel side. It runs either as a TC classifier on ingress
+//! and egress, or as a socket filter on an `AF_PACKET` socket. Either way it
+//! only observes: forwarding is never altered and nothing is dropped.
 //!
-//! Built for `bpfel-unknown-none` by the loader's build script (aya-build, on
-//! the pinned nightly). The `cfg_attr` gates let `cargo build --workspace` on
-//! the host compile this crate as an empty binary instead of failing on the
-//! duplicate panic handler.
+//! For each frame: classify (the shared `arp_snoop_common::classify`), skip
+//! VTEPs in the ignore map, suppress repeats of a binding within the dedup
+//! window, and pass the binding up through the ring buffer. Every outcome
+//! is counted in a per-CPU array.
+//!
+//! Built for `bpfel-unknown-none` by the loader's build script (aya-build,
+//! on the pinned nightly). The `cfg_attr` gates let `cargo build --workspace`
+//! on the host compile this crate as an empty binary.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 #![cfg_attr(
     target_arch = "bpf",
-    allow(unsafe_code, reason = "aya's map and program macros expand to unsafe code")
+    allow(unsafe_code, reason = "aya's map and program macros expand to unsafe code; context reads are raw")
 )]
 
 #[cfg(target_arch = "bpf")]
 mod program {
-    use arp_snoop_common::Counter;
+    use arp_snoop_common::{
+        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, IGNORE_ENTRIES, LearnEvent, PacketBytes, Settings,
+        classify_into, direction,
+    };
     use aya_ebpf::{
-        bindings::TC_ACT_PIPE,
-        macros::{classifier, map},
-        maps::PerCpuArray,
-        programs::TcContext,
+        Global,
+        bindings::{BPF_NOEXIST, TC_ACT_UNSPEC},
+        helpers::bpf_ktime_get_ns,
+        macros::{classifier, map, socket_filter},
+        maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+        programs::{SkBuffContext, TcContext, sk_buff::SkBuff},
     };
 
     #[map(name = "COUNTERS")]
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+    #[map(name = "EVENTS")]
+    static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+    #[map(name = "DEDUP")]
+    static DEDUP: LruHashMap<DedupKey, u64> = LruHashMap::with_max_entries(DEDUP_ENTRIES, 0);
+    /// Where the classifier writes: the BPF stack (512 bytes) is too small.
+    #[map(name = "SCRATCH")]
+    static SCRATCH: PerCpuArray<LearnEvent> = PerCpuArray::with_max_entries(1, 0);
+    #[map(name = "IGNORE_VTEPS")]
+    static IGNORE_VTEPS: HashMap<[u8; 16], u8> = HashMap::with_max_entries(IGNORE_ENTRIES, 0);
+
+    /// Overridden by the loader before the object is loaded.
+    #[unsafe(no_mangle)]
+    static SETTINGS: Global<Settings> = Global::new(Settings::DEFAULT);
+
+    /// `sk_buff` bytes through `bpf_skb_load_bytes`, which works the same for
+    /// TC and socket filters and needs no bounds proofs from the verifier.
+    struct Frame<'a>(&'a SkBuff);
+
+    impl PacketBytes for Frame<'_> {
+        #[inline(always)]
+        fn block<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
+            self.0.load::<[u8; N]>(offset).ok()
+        }
+    }
 
     #[inline(always)]
     fn bump(counter: Counter) {
         if let Some(slot) = COUNTERS.get_ptr_mut(counter.index()) {
             // SAFETY: the pointer comes from a per-CPU array lookup, so it is
             // valid for this program run and no other CPU writes this slot.
-            unsafe {
-                *slot += 1;
+            unsafe { *slot += 1 };
+        }
+    }
+
+    #[inline(always)]
+    fn handle(skb: &SkBuff, direction: u8) {
+        bump(Counter::Seen);
+        let settings = SETTINGS.load();
+        let Some(slot) = SCRATCH.get_ptr_mut(0) else { return };
+        // SAFETY: a per-CPU array slot, valid for this run and used by this
+        // CPU only; programs do not nest on one CPU for these hooks.
+        let event = unsafe { &mut *slot };
+        if let Err(reject) = classify_into(&Frame(skb), &settings, direction, event) {
+            if reject.is_parse_error() {
+                bump(Counter::ParseErrors);
+            }
+            return;
+        }
+        bump(Counter::Matched);
+        // SAFETY: a lookup result is only compared against None.
+        if unsafe { IGNORE_VTEPS.get(&event.outer_src) }.is_some() {
+            bump(Counter::Ignored);
+            return;
+        }
+        let key = DedupKey::of(event);
+        let window = settings.dedup_window_ns;
+        if window > 0 {
+            // SAFETY: kernel helper without arguments.
+            let now = unsafe { bpf_ktime_get_ns() };
+            match DEDUP.get_ptr_mut(&key) {
+                // SAFETY: the pointer comes from the lookup just made; a
+                // concurrent refresh of the same u64 by another CPU is benign.
+                Some(seen) if now.wrapping_sub(unsafe { *seen }) < window => {
+                    bump(Counter::Deduplicated);
+                    return;
+                }
+                // SAFETY: as above.
+                Some(seen) => unsafe { *seen = now },
+                None => {
+                    // BPF_NOEXIST: when two CPUs see a new binding at once,
+                    // only one passes it up.
+                    if DEDUP.insert(&key, &now, u64::from(BPF_NOEXIST)).is_err() {
+                        bump(Counter::Deduplicated);
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(mut entry) = EVENTS.reserve::<LearnEvent>(0) {
+            entry.write(*event);
+            entry.submit(0);
+        } else {
+            bump(Counter::RingBufferFull);
+            // A lost event must not be deduplicated away: let the next copy through.
+            if window > 0 {
+                let _ = DEDUP.remove(&key);
             }
         }
     }
 
-    /// TC entry point. `TC_ACT_PIPE` hands the frame on to the next
-    /// classifier unchanged, so forwarding is never affected.
+    /// TC ingress. `TC_ACT_UNSPEC` (= `TCX_NEXT`) leaves the decision to the
+    /// next program or the default: we never decide the frame's fate.
     #[classifier]
-    fn arp_snoop_tc(_ctx: TcContext) -> i32 {
-        bump(Counter::Seen);
-        #[expect(clippy::cast_possible_wrap, reason = "TC_ACT_PIPE is 3")]
-        let verdict = TC_ACT_PIPE as i32;
-        verdict
+    fn arp_snoop_tc_ingress(ctx: TcContext) -> i32 {
+        handle(&ctx.skb, direction::INGRESS);
+        TC_ACT_UNSPEC
+    }
+
+    /// TC egress; see ingress.
+    #[classifier]
+    fn arp_snoop_tc_egress(ctx: TcContext) -> i32 {
+        handle(&ctx.skb, direction::EGRESS);
+        TC_ACT_UNSPEC
+    }
+
+    /// Socket filter on an `AF_PACKET` socket. Returning 0 queues nothing on
+    /// the socket: the binding went up through the ring buffer.
+    #[socket_filter]
+    fn arp_snoop_socket(ctx: SkBuffContext) -> i64 {
+        // SAFETY: reading a field of the context the kernel passed in.
+        let pkt_type = unsafe { (*ctx.skb.skb).pkt_type };
+        // PACKET_OUTGOING (4): a copy of a frame this host sends.
+        let direction = if pkt_type == 4 { direction::EGRESS } else { direction::INGRESS };
+        handle(&ctx.skb, direction);
+        0
     }
 
     #[cfg(not(test))]

@@ -1,28 +1,39 @@
 //! Host side of the ARP/ND-in-VXLAN snooper: loads the eBPF object that the
-//! build script compiled, attaches it to an interface inside a chosen network
-//! namespace, and reads its counters.
+//! build script compiled, attaches it to interfaces inside a chosen network
+//! namespace (TC classifier or socket filter), keeps those attachments alive
+//! as interfaces come and go, fills the ignore map, reads the counters, and
+//! drains the ring buffer of [`LearnEvent`]s.
 //!
-//! Network namespaces belong to threads, not processes. Attaching therefore
-//! happens on a short-lived dedicated thread that enters the target namespace,
-//! resolves the interface and attaches there; the TC link keeps working after
-//! the thread is gone, and no other thread of the agent ever changes namespace.
-#![forbid(unsafe_code)]
+//! Network namespaces belong to threads, not processes. Everything that
+//! resolves or attaches an interface runs on a short-lived thread that
+//! enters the target namespace; TC links and packet sockets keep working
+//! after it is gone, and no other thread of the agent changes namespace.
+#![deny(unsafe_code)]
 #![cfg_attr(
     test,
     allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
 )]
 
+mod packet;
+
 use std::{
+    collections::BTreeMap,
     fs::File,
+    net::IpAddr,
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
     thread,
 };
 
-use arp_snoop_common::{COUNTERS_MAP, Counter, TC_PROGRAM};
+use arp_snoop_common::{
+    COUNTERS_MAP, EVENTS_MAP, IGNORE_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM,
+    TC_INGRESS_PROGRAM,
+};
+pub use arp_snoop_common::{Counter, Kind, LearnEvent, Settings, direction};
 use aya::{
-    Ebpf,
-    maps::PerCpuArray,
-    programs::{ProgramError, SchedClassifier, TcAttachType, tc},
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, SchedClassifier, SocketFilter, TcAttachType, tc, tc::SchedClassifierLinkId},
 };
 use nix::sched::CloneFlags;
 
@@ -32,8 +43,46 @@ pub fn ebpf_object() -> &'static [u8] {
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/arp-snoop-ebpf"))
 }
 
-/// What went wrong while loading or attaching the snooper. Each variant names
-/// the object (interface, namespace, map) it concerns.
+/// How the program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// TC classifier on ingress and egress: the cheaper one per packet.
+    Tc,
+    /// Socket filter on an `AF_PACKET` socket: nothing is left on the
+    /// interface if the agent dies.
+    Socket,
+}
+
+/// What to snoop.
+#[derive(Clone, Debug)]
+pub struct SnooperConfig {
+    /// The namespace the interfaces live in (`/var/run/netns/srbase` on SR
+    /// Linux); `None` is the agent's own.
+    pub netns: Option<PathBuf>,
+    /// The interfaces, as named inside that namespace.
+    pub interfaces: Vec<String>,
+    /// TC or socket filter.
+    pub mode: AttachMode,
+    /// Port, ND, dedup window.
+    pub settings: Settings,
+}
+
+/// The state of one snooped interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InterfaceStatus {
+    /// Snooped.
+    Attached {
+        /// Its index in the namespace.
+        ifindex: u32,
+    },
+    /// It does not exist (yet, or any more): attached when it appears.
+    Waiting,
+    /// It exists but attaching failed; retried on the next refresh.
+    Error(String),
+}
+
+/// What went wrong while loading the snooper. Each variant names the object
+/// (interface, namespace, map) it concerns and what is missing.
 #[derive(Debug, thiserror::Error)]
 pub enum SnoopError {
     /// The namespace file could not be opened.
@@ -55,22 +104,24 @@ pub enum SnoopError {
         source: nix::Error,
     },
     /// Parsing the object or creating its maps failed.
-    #[error("cannot load the eBPF object (needs CAP_BPF and a kernel >= 5.8): {0}")]
+    #[error(
+        "cannot load the eBPF object: {0} (needs CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON or root, and a kernel >= 5.8)"
+    )]
     Load(#[source] aya::EbpfError),
     /// The object lacks a program or map the loader expects: a build mismatch.
     #[error("the eBPF object has no {0}")]
     Missing(&'static str),
-    /// The verifier rejected the program, or attaching it failed.
-    #[error("cannot attach to interface {interface}: {source}")]
-    Attach {
-        /// The interface, as named inside the namespace.
-        interface: String,
+    /// The verifier rejected a program.
+    #[error("the kernel rejected program {program}: {source}")]
+    Program {
+        /// The program name.
+        program: &'static str,
         /// The underlying error.
         #[source]
         source: ProgramError,
     },
-    /// Reading a map failed.
-    #[error("cannot read map {map}: {source}")]
+    /// Reading or writing a map failed.
+    #[error("map {map}: {source}")]
     Map {
         /// The map name.
         map: &'static str,
@@ -78,80 +129,345 @@ pub enum SnoopError {
         #[source]
         source: aya::maps::MapError,
     },
-    /// The attach thread panicked (a bug): reported, not propagated.
-    #[error("the attach thread for {interface} panicked")]
-    AttachThreadPanicked {
-        /// The interface being attached.
-        interface: String,
-    },
+    /// A namespace thread panicked (a bug): reported, not propagated.
+    #[error("the network namespace thread panicked")]
+    ThreadPanicked,
 }
 
-/// A loaded snooper attached to one interface's ingress. Dropping it detaches.
-pub struct TcSnooper {
+/// One interface's attachment.
+enum Attachment {
+    Tc { ifindex: u32, links: [SchedClassifierLinkId; 2] },
+    Socket { ifindex: u32, _socket: OwnedFd },
+}
+
+impl Attachment {
+    fn ifindex(&self) -> u32 {
+        match self {
+            Self::Tc { ifindex, .. } | Self::Socket { ifindex, .. } => *ifindex,
+        }
+    }
+}
+
+/// A loaded snooper.
+pub struct Snooper {
     ebpf: Ebpf,
-    interface: String,
+    config: SnooperConfig,
+    attached: BTreeMap<String, Attachment>,
+    status: BTreeMap<String, InterfaceStatus>,
+    events: Option<RingBuf<MapData>>,
+    ignored: Vec<[u8; 16]>,
 }
 
-impl std::fmt::Debug for TcSnooper {
+impl std::fmt::Debug for Snooper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TcSnooper").field("interface", &self.interface).finish_non_exhaustive()
+        f.debug_struct("Snooper")
+            .field("config", &self.config)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
     }
 }
 
-impl TcSnooper {
-    /// Loads the object and attaches the TC classifier to `interface`'s
-    /// ingress inside the namespace at `netns` (`None`: the caller's own).
-    pub fn attach(netns: Option<&Path>, interface: &str) -> Result<Self, SnoopError> {
-        let Some(netns) = netns else {
-            return Self::attach_here(interface);
+impl Snooper {
+    /// Loads the object with `config.settings` and attaches to every
+    /// interface that exists; the others wait (see [`Snooper::refresh`]).
+    pub fn start(config: SnooperConfig) -> Result<Self, SnoopError> {
+        if let Some(netns) = &config.netns {
+            // Fail early and clearly if the namespace is not there.
+            File::open(netns).map_err(|source| SnoopError::NetnsOpen { path: netns.clone(), source })?;
+        }
+        let mut ebpf = EbpfLoader::new()
+            .override_global(SETTINGS_GLOBAL, &config.settings, true)
+            .load(ebpf_object())
+            .map_err(SnoopError::Load)?;
+        match config.mode {
+            AttachMode::Tc => {
+                for name in [TC_INGRESS_PROGRAM, TC_EGRESS_PROGRAM] {
+                    let program: &mut SchedClassifier = ebpf
+                        .program_mut(name)
+                        .ok_or(SnoopError::Missing("TC program"))?
+                        .try_into()
+                        .map_err(|source| SnoopError::Program { program: name, source })?;
+                    program.load().map_err(|source| SnoopError::Program { program: name, source })?;
+                }
+            }
+            AttachMode::Socket => {
+                let program: &mut SocketFilter = ebpf
+                    .program_mut(SOCKET_PROGRAM)
+                    .ok_or(SnoopError::Missing("socket program"))?
+                    .try_into()
+                    .map_err(|source| SnoopError::Program { program: SOCKET_PROGRAM, source })?;
+                program.load().map_err(|source| SnoopError::Program { program: SOCKET_PROGRAM, source })?;
+            }
+        }
+        let events = ebpf.take_map(EVENTS_MAP).ok_or(SnoopError::Missing("event ring buffer"))?;
+        let events =
+            RingBuf::try_from(events).map_err(|source| SnoopError::Map { map: EVENTS_MAP, source })?;
+        let mut snooper = Self {
+            ebpf,
+            config,
+            attached: BTreeMap::new(),
+            status: BTreeMap::new(),
+            events: Some(events),
+            ignored: Vec::new(),
         };
-        let target =
-            File::open(netns).map_err(|source| SnoopError::NetnsOpen { path: netns.to_owned(), source })?;
-        let netns = netns.to_owned();
-        let name = interface.to_owned();
-        // The thread enters the namespace and never leaves it; it ends right
-        // after attaching, so the namespace switch cannot leak to other work.
-        let worker = thread::Builder::new()
-            .name("snoop-attach".into())
-            .spawn(move || {
-                nix::sched::setns(&target, CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| SnoopError::NetnsEnter { path: netns, source })?;
-                Self::attach_here(&name)
-            })
-            .map_err(|_| SnoopError::AttachThreadPanicked { interface: interface.to_owned() })?;
-        worker.join().map_err(|_| SnoopError::AttachThreadPanicked { interface: interface.to_owned() })?
+        snooper.refresh()?;
+        Ok(snooper)
     }
 
-    fn attach_here(interface: &str) -> Result<Self, SnoopError> {
-        let mut ebpf = Ebpf::load(ebpf_object()).map_err(SnoopError::Load)?;
-        let attach_error = |source| SnoopError::Attach { interface: interface.to_owned(), source };
-        let program: &mut SchedClassifier = ebpf
-            .program_mut(TC_PROGRAM)
-            .ok_or(SnoopError::Missing("TC program"))?
-            .try_into()
-            .map_err(attach_error)?;
-        program.load().map_err(attach_error)?;
-        // Kernels >= 6.6 attach through TCX and need no qdisc; older ones use
-        // netlink and need clsact. The result is ignored on purpose: it fails
-        // with EEXIST when a clsact is already there, and any real problem
-        // (no such interface, no permission) is reported by the attach below.
-        let _ = tc::qdisc_add_clsact(interface);
-        program.attach(interface, TcAttachType::Ingress).map_err(attach_error)?;
-        Ok(Self { ebpf, interface: interface.to_owned() })
+    /// Attaches to interfaces that appeared (or came back with a new index)
+    /// and forgets those that are gone. Call it periodically; it returns the
+    /// status of every configured interface.
+    pub fn refresh(&mut self) -> Result<&BTreeMap<String, InterfaceStatus>, SnoopError> {
+        let names = self.config.interfaces.clone();
+        let netns = self.config.netns.clone();
+        let mode = self.config.mode;
+        let ebpf = &mut self.ebpf;
+        let attached = &mut self.attached;
+        let status = in_netns(netns.as_deref(), move || {
+            let mut status = BTreeMap::new();
+            for name in names {
+                let current = nix::net::if_::if_nametoindex(name.as_str()).ok();
+                let known = attached.get(&name).map(Attachment::ifindex);
+                if current.is_some() && current == known {
+                    status.insert(name, InterfaceStatus::Attached { ifindex: known.unwrap_or_default() });
+                    continue;
+                }
+                // Gone, or replaced by a new interface of the same name.
+                if let Some(old) = attached.remove(&name) {
+                    detach(ebpf, old);
+                }
+                let Some(ifindex) = current else {
+                    status.insert(name, InterfaceStatus::Waiting);
+                    continue;
+                };
+                match attach(ebpf, mode, &name, ifindex) {
+                    Ok(attachment) => {
+                        attached.insert(name.clone(), attachment);
+                        status.insert(name, InterfaceStatus::Attached { ifindex });
+                    }
+                    Err(error) => {
+                        status.insert(name, InterfaceStatus::Error(error));
+                    }
+                }
+            }
+            status
+        })?;
+        self.status = status;
+        Ok(&self.status)
     }
 
-    /// The interface this snooper is attached to.
+    /// The status of every configured interface, as of the last refresh.
     #[must_use]
-    pub fn interface(&self) -> &str {
-        &self.interface
+    pub fn status(&self) -> &BTreeMap<String, InterfaceStatus> {
+        &self.status
     }
 
-    /// Reads one counter, summed over all CPUs.
+    /// One counter, summed over all CPUs.
     pub fn counter(&self, counter: Counter) -> Result<u64, SnoopError> {
         let map_error = |source| SnoopError::Map { map: COUNTERS_MAP, source };
         let map = self.ebpf.map(COUNTERS_MAP).ok_or(SnoopError::Missing("counter map"))?;
         let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(map_error)?;
         let per_cpu = counters.get(&counter.index(), 0).map_err(map_error)?;
         Ok(per_cpu.iter().sum())
+    }
+
+    /// Every counter, by name.
+    pub fn counters(&self) -> Result<BTreeMap<&'static str, u64>, SnoopError> {
+        Counter::ALL.iter().map(|c| Ok((c.name(), self.counter(*c)?))).collect()
+    }
+
+    /// Makes the ignore map exactly `vteps` (the native EVPN VTEPs).
+    pub fn set_ignored(&mut self, vteps: &[IpAddr]) -> Result<(), SnoopError> {
+        let map_error = |source| SnoopError::Map { map: IGNORE_MAP, source };
+        let wanted: Vec<[u8; 16]> = vteps.iter().map(|ip| mapped(*ip)).collect();
+        let map = self.ebpf.map_mut(IGNORE_MAP).ok_or(SnoopError::Missing("ignore map"))?;
+        let mut ignore: HashMap<_, [u8; 16], u8> = HashMap::try_from(map).map_err(map_error)?;
+        for old in &self.ignored {
+            if !wanted.contains(old) {
+                ignore.remove(old).map_err(map_error)?;
+            }
+        }
+        for new in &wanted {
+            ignore.insert(new, 1, 0).map_err(map_error)?;
+        }
+        self.ignored = wanted;
+        Ok(())
+    }
+
+    /// Takes the event ring buffer, to read it elsewhere (e.g. with
+    /// [`EventReader`] on a tokio runtime). `None` once taken.
+    pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
+        self.events.take()
+    }
+
+    /// Every event available right now (when the ring buffer was not taken).
+    pub fn drain(&mut self) -> Vec<LearnEvent> {
+        self.events.as_mut().map(drain_ring).unwrap_or_default()
+    }
+}
+
+/// Reads every event available in a ring buffer.
+pub fn drain_ring(ring: &mut RingBuf<MapData>) -> Vec<LearnEvent> {
+    let mut events = Vec::new();
+    while let Some(item) = ring.next() {
+        if let Some(event) = decode(&item) {
+            events.push(event);
+        }
+    }
+    events
+}
+
+/// Reads a ring buffer of events on a tokio runtime.
+pub struct EventReader {
+    fd: tokio::io::unix::AsyncFd<RingBuf<MapData>>,
+}
+
+impl std::fmt::Debug for EventReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventReader").finish_non_exhaustive()
+    }
+}
+
+impl EventReader {
+    /// Registers the ring buffer with the runtime's reactor.
+    #[allow(
+        deprecated,
+        reason = "sound here: the AsyncFd owns the ring buffer, which owns the descriptor, so it outlives the registration"
+    )]
+    pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
+        Ok(Self { fd: tokio::io::unix::AsyncFd::with_interest(ring, tokio::io::Interest::READABLE)? })
+    }
+
+    /// Waits for events and returns all that are available.
+    pub async fn recv(&mut self) -> std::io::Result<Vec<LearnEvent>> {
+        loop {
+            let mut guard = self.fd.readable_mut().await?;
+            let events = drain_ring(guard.get_inner_mut());
+            guard.clear_ready();
+            if !events.is_empty() {
+                return Ok(events);
+            }
+        }
+    }
+}
+
+/// An event from the ring buffer's bytes; `None` if the size is wrong.
+fn decode(bytes: &[u8]) -> Option<LearnEvent> {
+    let bytes: &[u8; size_of::<LearnEvent>()] = bytes.get(..size_of::<LearnEvent>())?.try_into().ok()?;
+    let u32_at = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let take16 = |at: usize| -> [u8; 16] { bytes[at..at + 16].try_into().unwrap_or([0; 16]) };
+    Some(LearnEvent {
+        vni: u32_at(0),
+        outer_src: take16(4),
+        outer_dst: take16(20),
+        ip: take16(36),
+        mac: bytes[52..58].try_into().unwrap_or([0; 6]),
+        vlan: u16::from_ne_bytes([bytes[58], bytes[59]]),
+        outer_family: bytes[60],
+        ip_family: bytes[61],
+        kind: bytes[62],
+        direction: bytes[63],
+    })
+}
+
+/// An IP as the 16 bytes the kernel side uses (IPv4-mapped for IPv4).
+#[must_use]
+pub fn mapped(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The IP behind 16 kernel-side bytes.
+#[must_use]
+pub fn unmapped(bytes: [u8; 16]) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(bytes);
+    v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+}
+
+fn attach(ebpf: &mut Ebpf, mode: AttachMode, name: &str, ifindex: u32) -> Result<Attachment, String> {
+    match mode {
+        AttachMode::Tc => {
+            // Kernels >= 6.6 attach through TCX and need no qdisc; older ones
+            // use netlink and need clsact. The result is ignored on purpose:
+            // it fails with EEXIST when one is there, and real problems (no
+            // permission) show in the attach below.
+            let _ = tc::qdisc_add_clsact(name);
+            let mut links = Vec::with_capacity(2);
+            for (program, kind) in
+                [(TC_INGRESS_PROGRAM, TcAttachType::Ingress), (TC_EGRESS_PROGRAM, TcAttachType::Egress)]
+            {
+                let classifier: &mut SchedClassifier = ebpf
+                    .program_mut(program)
+                    .ok_or_else(|| format!("no program {program}"))?
+                    .try_into()
+                    .map_err(|e: ProgramError| e.to_string())?;
+                links.push(classifier.attach(name, kind).map_err(|e| format!("attach {program}: {e}"))?);
+            }
+            let links: [SchedClassifierLinkId; 2] =
+                links.try_into().map_err(|_| "two links expected".to_owned())?;
+            Ok(Attachment::Tc { ifindex, links })
+        }
+        AttachMode::Socket => {
+            let socket =
+                packet::socket().map_err(|e| format!("AF_PACKET socket (needs CAP_NET_RAW): {e}"))?;
+            let filter: &mut SocketFilter = ebpf
+                .program_mut(SOCKET_PROGRAM)
+                .ok_or_else(|| format!("no program {SOCKET_PROGRAM}"))?
+                .try_into()
+                .map_err(|e: ProgramError| e.to_string())?;
+            // Filter first, then bind: until bound the socket (protocol 0)
+            // receives nothing, so no unfiltered frame is ever queued.
+            filter.attach(&socket).map_err(|e| format!("attach socket filter: {e}"))?;
+            packet::bind(&socket, ifindex).map_err(|e| format!("bind to {name}: {e}"))?;
+            Ok(Attachment::Socket { ifindex, _socket: socket })
+        }
+    }
+}
+
+fn detach(ebpf: &mut Ebpf, attachment: Attachment) {
+    if let Attachment::Tc { links, .. } = attachment {
+        for (program, link) in [TC_INGRESS_PROGRAM, TC_EGRESS_PROGRAM].into_iter().zip(links) {
+            if let Some(classifier) =
+                ebpf.program_mut(program).and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
+            {
+                // The interface may be gone, and its link with it.
+                let _ = classifier.detach(link);
+            }
+        }
+    }
+    // A packet socket closes on drop.
+}
+
+/// Runs `work` on a thread inside `netns` (or directly, for `None`).
+fn in_netns<T: Send>(netns: Option<&Path>, work: impl FnOnce() -> T + Send) -> Result<T, SnoopError> {
+    let Some(netns) = netns else { return Ok(work()) };
+    let target =
+        File::open(netns).map_err(|source| SnoopError::NetnsOpen { path: netns.to_owned(), source })?;
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::setns(&target, CloneFlags::CLONE_NEWNET)
+                    .map_err(|source| SnoopError::NetnsEnter { path: netns.to_owned(), source })?;
+                Ok(work())
+            })
+            .join()
+            .map_err(|_| SnoopError::ThreadPanicked)?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{mapped, unmapped};
+
+    #[test]
+    fn addresses_map_both_ways() {
+        for ip in ["192.0.2.1", "2001:db8::1"] {
+            let ip: IpAddr = ip.parse().expect("address");
+            assert_eq!(unmapped(mapped(ip)), ip);
+        }
     }
 }

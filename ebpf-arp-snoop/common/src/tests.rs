@@ -1,0 +1,290 @@
+//! Host tests of the classifier with crafted frames.
+
+extern crate std;
+
+use std::{vec, vec::Vec};
+
+use super::{Kind, Reject, Settings, classify, direction};
+
+const HOST_MAC: [u8; 6] = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0x01];
+const VTEP_A: [u8; 4] = [192, 0, 2, 1];
+const VTEP_B: [u8; 4] = [192, 0, 2, 2];
+
+/// How to build one test frame.
+#[derive(Clone)]
+struct Frame {
+    outer_v6: bool,
+    outer_vlan: Option<u16>,
+    ip_options: usize,
+    fragment: bool,
+    udp_port: u16,
+    vxlan_flags: u8,
+    vni: u32,
+    inner_vlan: Option<u16>,
+    inner: Vec<u8>,
+    inner_type: u16,
+    inner_src: [u8; 6],
+}
+
+impl Frame {
+    fn new(inner_type: u16, inner: Vec<u8>) -> Self {
+        Self {
+            outer_v6: false,
+            outer_vlan: None,
+            ip_options: 0,
+            fragment: false,
+            udp_port: 4789,
+            vxlan_flags: 0x08,
+            vni: 10100,
+            inner_vlan: None,
+            inner,
+            inner_type,
+            inner_src: HOST_MAC,
+        }
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        let mut inner_eth = vec![0xff; 6];
+        inner_eth.extend_from_slice(&self.inner_src);
+        if let Some(vlan) = self.inner_vlan {
+            inner_eth.extend_from_slice(&[0x81, 0x00]);
+            inner_eth.extend_from_slice(&vlan.to_be_bytes());
+        }
+        inner_eth.extend_from_slice(&self.inner_type.to_be_bytes());
+        inner_eth.extend_from_slice(&self.inner);
+
+        let mut udp = vec![0x30, 0x39];
+        udp.extend_from_slice(&self.udp_port.to_be_bytes());
+        udp.extend_from_slice(&u16::try_from(16 + inner_eth.len()).expect("small").to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(&[self.vxlan_flags, 0, 0, 0]);
+        udp.extend_from_slice(&self.vni.to_be_bytes()[1..]);
+        udp.push(0);
+        udp.extend_from_slice(&inner_eth);
+
+        let mut frame = vec![0x02, 0, 0, 0, 0, 0xfe, 0x02, 0, 0, 0, 0, 0xfd];
+        if let Some(vlan) = self.outer_vlan {
+            frame.extend_from_slice(&[0x81, 0x00]);
+            frame.extend_from_slice(&vlan.to_be_bytes());
+        }
+        if self.outer_v6 {
+            frame.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            frame.extend_from_slice(&u16::try_from(udp.len()).expect("small").to_be_bytes());
+            frame.extend_from_slice(&[17, 64]);
+            frame.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            frame.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        } else {
+            let ihl = 20 + self.ip_options;
+            frame.extend_from_slice(&[0x08, 0x00, 0x40 | u8::try_from(ihl / 4).expect("small"), 0]);
+            frame.extend_from_slice(&u16::try_from(ihl + udp.len()).expect("small").to_be_bytes());
+            let flags: [u8; 2] = if self.fragment { [0x20, 0] } else { [0x40, 0] };
+            frame.extend_from_slice(&[0, 1, flags[0], flags[1], 64, 17, 0, 0]);
+            frame.extend_from_slice(&VTEP_A);
+            frame.extend_from_slice(&VTEP_B);
+            frame.extend(core::iter::repeat_n(1u8, self.ip_options));
+        }
+        frame.extend_from_slice(&udp);
+        frame
+    }
+}
+
+fn arp(oper: u16, sha: [u8; 6], spa: [u8; 4], tpa: [u8; 4]) -> Frame {
+    let mut body = vec![0, 1, 0x08, 0x00, 6, 4];
+    body.extend_from_slice(&oper.to_be_bytes());
+    body.extend_from_slice(&sha);
+    body.extend_from_slice(&spa);
+    body.extend_from_slice(&[0; 6]);
+    body.extend_from_slice(&tpa);
+    Frame::new(0x0806, body)
+}
+
+/// An ND message: IPv6 header, `ICMPv6` NS (135) or NA (136), and
+/// optionally a link-layer address option.
+fn nd(solicitation: bool, src: [u8; 16], target: [u8; 16], option: Option<[u8; 6]>, hop_limit: u8) -> Frame {
+    let mut icmp = vec![if solicitation { 135 } else { 136 }, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target);
+    if let Some(mac) = option {
+        icmp.extend_from_slice(&[if solicitation { 1 } else { 2 }, 1]);
+        icmp.extend_from_slice(&mac);
+    }
+    let mut body = vec![0x60, 0, 0, 0];
+    body.extend_from_slice(&u16::try_from(icmp.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&[58, hop_limit]);
+    body.extend_from_slice(&src);
+    body.extend_from_slice(&[0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 1]);
+    body.extend_from_slice(&icmp);
+    Frame::new(0x86dd, body)
+}
+
+const V6_HOST: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const V6_TARGET: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+
+fn run(frame: &Frame) -> Result<super::LearnEvent, Reject> {
+    classify(frame.bytes().as_slice(), &Settings::DEFAULT, direction::INGRESS)
+}
+
+fn mapped(a: [u8; 4]) -> [u8; 16] {
+    super::mapped_v4(a)
+}
+
+#[test]
+fn arp_request_reply_gratuitous_and_probe() {
+    let cases = [
+        (arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]), Kind::ArpRequest, Some([10, 0, 0, 1])),
+        (arp(2, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]), Kind::ArpReply, Some([10, 0, 0, 1])),
+        (arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 1]), Kind::ArpGratuitous, Some([10, 0, 0, 1])),
+        (arp(1, HOST_MAC, [0, 0, 0, 0], [10, 0, 0, 1]), Kind::ArpProbe, None),
+    ];
+    for (frame, kind, ip) in cases {
+        let event = run(&frame).expect("classified");
+        assert_eq!(Kind::from_u8(event.kind), Some(kind));
+        assert_eq!(event.vni, 10100);
+        assert_eq!(event.mac, HOST_MAC);
+        assert_eq!(event.outer_src, mapped(VTEP_A));
+        assert_eq!(event.outer_dst, mapped(VTEP_B));
+        assert_eq!(event.outer_family, 4);
+        assert_eq!(event.direction, direction::INGRESS);
+        match ip {
+            Some(ip) => assert_eq!((event.ip_family, event.ip), (4, mapped(ip))),
+            None => assert_eq!(event.ip_family, 0, "a probe teaches the MAC only"),
+        }
+    }
+}
+
+#[test]
+fn nd_solicitation_advertisement_and_dad() {
+    let other_mac = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+    let ns = run(&nd(true, V6_HOST, V6_TARGET, Some(other_mac), 255)).expect("NS");
+    assert_eq!(Kind::from_u8(ns.kind), Some(Kind::NdSolicitation));
+    assert_eq!((ns.ip_family, ns.ip, ns.mac), (6, V6_HOST, other_mac), "the SLLA option is the sender MAC");
+    let na = run(&nd(false, V6_TARGET, V6_TARGET, Some(other_mac), 255)).expect("NA");
+    assert_eq!(Kind::from_u8(na.kind), Some(Kind::NdAdvertisement));
+    assert_eq!((na.ip, na.mac), (V6_TARGET, other_mac), "the target and its TLLA");
+    let dad = run(&nd(true, [0; 16], V6_TARGET, None, 255)).expect("DAD");
+    assert_eq!(Kind::from_u8(dad.kind), Some(Kind::NdDad));
+    assert_eq!((dad.ip_family, dad.mac), (0, HOST_MAC), "DAD teaches the MAC only, from Ethernet");
+    let bare = run(&nd(true, V6_HOST, V6_TARGET, None, 255)).expect("NS without options");
+    assert_eq!(bare.mac, HOST_MAC);
+}
+
+#[test]
+fn nd_with_a_wrong_hop_limit_is_malformed_and_nd_can_be_off() {
+    assert_eq!(run(&nd(true, V6_HOST, V6_TARGET, None, 64)), Err(Reject::Malformed));
+    let off = Settings { nd: 0, ..Settings::DEFAULT };
+    let frame = nd(true, V6_HOST, V6_TARGET, None, 255).bytes();
+    assert_eq!(classify(frame.as_slice(), &off, direction::INGRESS), Err(Reject::NotArpNd));
+    // ICMPv6 echo inside VXLAN is not ND.
+    let mut echo = nd(true, V6_HOST, V6_TARGET, None, 255);
+    echo.inner[40] = 128;
+    assert_eq!(run(&echo), Err(Reject::NotNd));
+}
+
+#[test]
+fn tags_ipv6_outside_and_ip_options_are_handled() {
+    let mut frame = arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]);
+    frame.inner_vlan = Some(100);
+    assert_eq!(run(&frame).map(|e| e.vlan), Ok(100));
+    frame.outer_vlan = Some(20);
+    assert_eq!(run(&frame).map(|e| e.vlan), Ok(100));
+    frame.ip_options = 12;
+    assert!(run(&frame).is_ok(), "IPv4 options shift the UDP header");
+    let mut v6 = arp(2, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]);
+    v6.outer_v6 = true;
+    let event = run(&v6).expect("IPv6 outer");
+    assert_eq!(event.outer_family, 6);
+    assert_eq!(event.outer_src[15], 1);
+    let mut big_vni = arp(2, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]);
+    big_vni.vni = 16_000_000;
+    assert_eq!(run(&big_vni).map(|e| e.vni), Ok(16_000_000));
+}
+
+#[test]
+fn other_traffic_is_rejected_at_the_first_field_that_says_so() {
+    let good = arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]);
+    let mut port = good.clone();
+    port.udp_port = 4790;
+    assert_eq!(run(&port), Err(Reject::NotVxlanPort));
+    let mut flags = good.clone();
+    flags.vxlan_flags = 0;
+    assert_eq!(run(&flags), Err(Reject::NotVxlan));
+    let mut fragment = good.clone();
+    fragment.fragment = true;
+    assert_eq!(run(&fragment), Err(Reject::Fragment));
+    // IPv4 (ICMP) inside VXLAN.
+    let icmp = Frame::new(0x0800, vec![0x45; 40]);
+    assert_eq!(run(&icmp), Err(Reject::NotArpNd));
+    // Plain ARP on the underlay.
+    let underlay = arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]).inner;
+    let mut plain = vec![0xff; 6];
+    plain.extend_from_slice(&HOST_MAC);
+    plain.extend_from_slice(&[0x08, 0x06]);
+    plain.extend_from_slice(&underlay);
+    assert_eq!(classify(plain.as_slice(), &Settings::DEFAULT, direction::INGRESS), Err(Reject::NotIp));
+    // UDP elsewhere: TCP outside is not UDP.
+    let mut tcp = good.bytes();
+    tcp[14 + 9] = 6;
+    assert_eq!(classify(tcp.as_slice(), &Settings::DEFAULT, direction::INGRESS), Err(Reject::NotUdp));
+}
+
+#[test]
+fn multicast_broadcast_and_zero_sender_macs_are_refused() {
+    for mac in [[0xff; 6], [0x01, 0x00, 0x5e, 0, 0, 1], [0; 6]] {
+        let result = run(&arp(1, mac, [10, 0, 0, 1], [10, 0, 0, 2]));
+        assert_eq!(result, Err(Reject::BadMac));
+        assert!(Reject::BadMac.is_parse_error());
+    }
+    let mut bad_htype = arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]);
+    bad_htype.inner[1] = 6;
+    assert_eq!(run(&bad_htype), Err(Reject::Malformed));
+}
+
+#[test]
+fn every_truncation_is_an_error_and_garbage_never_panics() {
+    let frames = [
+        arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]),
+        nd(true, V6_HOST, V6_TARGET, Some(HOST_MAC), 255),
+        nd(false, V6_HOST, V6_TARGET, Some(HOST_MAC), 255),
+    ];
+    for frame in &frames {
+        let bytes = frame.bytes();
+        // ND reads its optional option block only if present, so a frame cut
+        // inside that option is still a valid (option-less) NS/NA.
+        let needed = if frame.inner_type == 0x86dd { bytes.len() - 8 } else { bytes.len() };
+        for len in 0..needed {
+            assert!(
+                classify(&bytes[..len], &Settings::DEFAULT, direction::INGRESS).is_err(),
+                "a {len}-byte prefix classified"
+            );
+        }
+    }
+    // A fixed-seed xorshift: the same garbage every run.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = usize::try_from(state % 200).expect("small");
+        let mut bytes = frames[0].bytes();
+        bytes.truncate(len.max(14));
+        for (i, b) in bytes.iter_mut().enumerate().skip(12) {
+            if (state >> (i % 64)).trailing_zeros() >= 2 {
+                *b = u8::try_from((state >> (i % 56)) & 0xff).expect("byte");
+            }
+        }
+        let _ = classify(bytes.as_slice(), &Settings::DEFAULT, direction::EGRESS);
+    }
+}
+
+#[test]
+fn counter_indices_are_dense_and_ordered() {
+    for (position, counter) in super::Counter::ALL.iter().enumerate() {
+        assert_eq!(usize::try_from(counter.index()).ok(), Some(position));
+    }
+}
+
+#[test]
+fn shared_types_have_no_padding() {
+    assert_eq!(core::mem::size_of::<Settings>(), 2 + 1 + 1 + 4 + 8);
+    assert_eq!(core::mem::size_of::<super::LearnEvent>(), 4 + 16 * 3 + 6 + 2 + 4);
+    assert_eq!(core::mem::size_of::<super::DedupKey>(), 16 * 2 + 4 + 6 + 2);
+}
