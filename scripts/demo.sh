@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# The main job: the demo. Installs what it needs (scripts/bootstrap.sh), then
-# builds everything.
-#
-# Until the netns demo lab (labs/netns) lands, the demo builds the whole
-# workspace in release mode, eBPF program included, and runs the agent's
-# --help; README.md says so. Once the lab exists, this script brings it up.
+# The main job: the netns demo lab. Installs what it needs
+# (scripts/bootstrap.sh), builds the agent (eBPF program included), brings up
+# static VTEPs, FRR EVPN leaves and a spine in network namespaces, starts the
+# agent, shows what it learned and which pings now work, and tears it all
+# down. With --keep the lab keeps running and it prints how to tear it down.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+[ "$(id -u)" -eq 0 ] || { echo "demo: run as root (network namespaces, eBPF, FRR)"; exit 1; }
 
 ./scripts/bootstrap.sh
-echo "demo: building the workspace (release), eBPF program included"
-cargo build --release --locked --workspace
-echo "demo: eBPF object: $(find target/release -name arp-snoop-ebpf -path '*/out/*' -printf '%s bytes\n' | head -n 1)"
-echo
-./target/release/static-vxlan-agent --help
+echo "demo: building the agent (release)"
+cargo build --release --locked -p static-vxlan-agent
+AGENT_BIN="$repo/target/release/static-vxlan-agent" exec ./labs/netns/lab.sh demo "${1:-}"

@@ -13,9 +13,10 @@
     allow(unused_crate_dependencies, reason = "dev-dependencies serve the integration tests in tests/")
 )]
 
-// The command-line edge's dependency, not the library's.
-use clap as _;
+// The command-line edge's dependencies, not the library's.
+use {clap as _, tracing_subscriber as _};
 
+pub mod app;
 pub mod bgp;
 pub mod config;
 pub mod core;

@@ -3,17 +3,24 @@
 //! GoBGP, snoops ARP/ND inside VXLAN with eBPF, and advertises EVPN routes on
 //! behalf of the static VTEPs through its own iBGP speaker.
 //!
-//! This is the command-line edge: argument parsing and error reporting. The
-//! subsystems live in their own modules and crates (see ARCHITECTURE.md).
+//! This is the command-line edge: arguments, logging, exit codes. The
+//! subsystems live in the library (see ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 #![allow(
     unused_crate_dependencies,
     reason = "the binary shares the package's dependency list with the library, which uses them"
 )]
 
-use clap::Parser;
-// The library holds the subsystems the subcommands will use.
-use static_vxlan_agent as _;
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    path::PathBuf,
+    process::ExitCode,
+    time::Duration,
+};
+
+use clap::{Parser, Subcommand};
+use static_vxlan_agent::app;
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -26,8 +33,119 @@ use static_vxlan_agent as _;
                   EVPN route types 3 and 2 on behalf of each static VTEP towards the local \
                   BGP route reflector."
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-fn main() {
-    let _cli = Cli::parse();
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run standalone with a YAML configuration (SIGHUP reloads it).
+    Run {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Serve state on this address: GET /state (JSON), /metrics (Prometheus).
+        #[arg(long, env = "SVA_HTTP")]
+        http: Option<SocketAddr>,
+    },
+    /// Show the running agent's state as tables.
+    Show {
+        /// Where the agent serves its state.
+        #[arg(long, env = "SVA_HTTP", default_value = "127.0.0.1:8479")]
+        http: SocketAddr,
+        /// Print the raw JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a configuration file and exit (0: valid).
+    CheckConfig {
+        /// The configuration file.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Cmd::Run { config, http } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(app::run(app::Options { config, http }))),
+        Cmd::Show { http, json } => show(http, json),
+        Cmd::CheckConfig { config } => {
+            app::load_config(&config).map(|_| println!("{}: valid", config.display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("static-vxlan-agent: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&http, Duration::from_secs(3)).map_err(|e| {
+        anyhow::anyhow!("cannot reach the agent at {http}: {e} (is it running with --http {http}?)")
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /state HTTP/1.1\r\nhost: agent\r\nconnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let state: serde_json::Value = serde_json::from_str(body)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&state)?);
+        return Ok(());
+    }
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    println!(
+        "BGP session: {}  peer id {}  hold {}",
+        text(&state["bgp"]["state"]),
+        text(&state["bgp"]["peer-id"]),
+        text(&state["bgp"]["hold-time"])
+    );
+    println!("Advertised routes: {}", text(&state["proxy"]["advertised-routes"]));
+    if let Some(interfaces) = state["snooper"]["interfaces"].as_object() {
+        for (name, status) in interfaces {
+            println!("Snooping {name}: {}", text(status));
+        }
+    } else {
+        println!("Snooper: {}", text(&state["snooper"]));
+    }
+    if let Some(vteps) = state["proxy"]["evpn-vteps"].as_object() {
+        println!("EVPN VTEPs: {}", vteps.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    for (name, vrf) in state["proxy"]["mac-vrfs"].as_object().into_iter().flatten() {
+        println!(
+            "\nmac-vrf {name}: static VTEPs {} discovered {}",
+            text(&vrf["configured-vteps"]),
+            text(&vrf["discovered-vteps"])
+        );
+        println!("  {:<19} {:<15} {:<8} {:>4}  {:<12} IPs", "MAC", "VTEP", "source", "seq", "status");
+        for (mac, entry) in vrf["macs"].as_object().into_iter().flatten() {
+            let ips: Vec<String> =
+                entry["ips"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            println!(
+                "  {:<19} {:<15} {:<8} {:>4}  {:<12} {}",
+                mac,
+                text(&entry["vtep"]),
+                text(&entry["source"]),
+                text(&entry["sequence"]),
+                text(&entry["status"]),
+                ips.join(" ")
+            );
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 /// The agent's whole configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[expect(clippy::struct_excessive_bools, reason = "each bool is one YANG boolean leaf")]
 pub struct Config {
     /// admin-state: false withdraws everything and stops learning.
     #[serde(default = "yes")]
@@ -52,6 +53,73 @@ pub struct Config {
     /// The mac-vrfs we proxy for, by network-instance name.
     #[serde(default)]
     pub mac_vrfs: BTreeMap<String, MacVrf>,
+
+    // ----- the BGP session (the core ignores these) -----
+    /// The route reflector to peer with; defaults to `source-address` (the
+    /// predecessor's behaviour: the local BGP on the same box).
+    #[serde(default)]
+    pub peer_address: Option<IpAddr>,
+    /// Its BGP port.
+    #[serde(default = "default_bgp_port")]
+    pub peer_port: u16,
+    /// Its AS; defaults to `local-as` (iBGP).
+    #[serde(default)]
+    pub peer_as: Option<u32>,
+    /// Also accept the peer's connections on `source-address:listen-port`
+    /// (SR Linux owns 179 on its addresses; the predecessor used 1179).
+    #[serde(default)]
+    pub listen_port: Option<u16>,
+    /// Connect out to the peer (off: only listen).
+    #[serde(default = "yes")]
+    pub connect: bool,
+    /// Hold time we propose, in seconds.
+    #[serde(default = "default_hold")]
+    pub hold_time: u16,
+    /// TCP MD5 password for the session.
+    #[serde(default, skip_serializing)]
+    pub md5_password: Option<String>,
+    /// Graceful-restart time we advertise, in seconds (0: none).
+    #[serde(default = "default_restart_time")]
+    pub graceful_restart_time: u16,
+
+    // ----- ARP/ND learning (the core ignores these) -----
+    /// Interfaces to snoop ARP/ND-in-VXLAN on; empty: no learning.
+    #[serde(default)]
+    pub learning_interfaces: Vec<String>,
+    /// The network namespace they live in: a name under /var/run/netns or
+    /// a path (SR Linux: `srbase`); none: the agent's own.
+    #[serde(default)]
+    pub learning_netns: Option<String>,
+    /// TC classifier or socket filter.
+    #[serde(default)]
+    pub attach_mode: AttachMode,
+    /// The VXLAN UDP port.
+    #[serde(default = "default_vxlan_port")]
+    pub vxlan_port: u16,
+    /// Learn from IPv6 ND too.
+    #[serde(default = "yes")]
+    pub learn_nd: bool,
+}
+
+/// How the snooper attaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttachMode {
+    /// TC classifier (cheaper per packet).
+    #[default]
+    Tc,
+    /// Socket filter (nothing is left on the interface if the agent dies).
+    Socket,
+}
+
+/// A configuration that cannot be used, naming the path of the bad value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct ConfigError {
+    /// The YANG-style path of the value.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// Auto-discovery of static VTEPs.
@@ -164,6 +232,73 @@ pub struct StaticVtep {
 }
 
 impl Config {
+    /// Checks what serde cannot: ranges, uniqueness, consistency. The error
+    /// names the path of the first bad value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let error = |path: String, reason: &str| Err(ConfigError { path, reason: reason.to_owned() });
+        let root = "static-vxlan-agent";
+        if self.local_as == 0 {
+            return error(format!("{root}/local-as"), "must be 1..4294967295");
+        }
+        if self.peer_as == Some(0) {
+            return error(format!("{root}/peer-as"), "must be 1..4294967295");
+        }
+        if self.hold_time == 1 || self.hold_time == 2 {
+            return error(format!("{root}/hold-time"), "must be 0 or at least 3 seconds (RFC 4271)");
+        }
+        if self.graceful_restart_time > 4095 {
+            return error(format!("{root}/graceful-restart-time"), "must fit 12 bits: at most 4095 seconds");
+        }
+        if self.md5_password.as_ref().is_some_and(|p| p.is_empty() || p.len() > 80) {
+            return error(format!("{root}/md5-password"), "must be 1 to 80 characters");
+        }
+        if self.mac_aging_secs == 0 {
+            return error(format!("{root}/mac-aging-secs"), "must be at least 1 second");
+        }
+        if let Some(auto) = &self.auto_discover
+            && auto.allowed_prefixes.is_empty()
+        {
+            return error(
+                format!("{root}/auto-discover/allowed-prefixes"),
+                "auto-discovery needs at least one prefix",
+            );
+        }
+        let mut vnis = BTreeMap::new();
+        for (name, mac_vrf) in &self.mac_vrfs {
+            let path = format!(
+                "network-instance[name={name}]/protocols/bgp-evpn/bgp-instance[id=1]/static-vxlan-agent"
+            );
+            if mac_vrf.evi == 0 {
+                return error(format!("{path}/evi"), "must be 1..65535");
+            }
+            if mac_vrf.vni == 0 || mac_vrf.vni > 16_777_215 {
+                return error(format!("{path}/vni"), "must be 1..16777215");
+            }
+            if let Some(other) = vnis.insert(mac_vrf.vni, name) {
+                return error(
+                    format!("{path}/vni"),
+                    &format!("VNI {} is already used by mac-vrf {other}", mac_vrf.vni),
+                );
+            }
+            for (vtep, static_vtep) in &mac_vrf.static_vteps {
+                let vtep_path = format!("{path}/static-vtep[vtep-ip={vtep}]");
+                if vtep.is_unspecified() || vtep.is_multicast() || vtep.is_broadcast() {
+                    return error(vtep_path, "must be a unicast address");
+                }
+                if let Some(mac) = static_vtep.static_macs.iter().find(|m| m.is_multicast() || m.is_zero()) {
+                    return error(format!("{vtep_path}/static-macs"), &format!("{mac} is not a unicast MAC"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The BGP peer's address (defaults to `source-address`).
+    #[must_use]
+    pub fn peer(&self) -> IpAddr {
+        self.peer_address.unwrap_or(IpAddr::V4(self.source_address))
+    }
+
     /// The mac-vrf with this VNI, if any (VNIs are unique).
     #[must_use]
     pub fn mac_vrf_by_vni(&self, vni: u32) -> Option<(&str, &MacVrf)> {
@@ -204,6 +339,18 @@ const fn default_aging() -> u64 {
 }
 const fn default_max_macs() -> usize {
     100_000
+}
+const fn default_bgp_port() -> u16 {
+    179
+}
+const fn default_hold() -> u16 {
+    90
+}
+const fn default_restart_time() -> u16 {
+    120
+}
+const fn default_vxlan_port() -> u16 {
+    4789
 }
 
 /// Route targets as text: `65000:100`, `192.0.2.1:100`, `4200000000:100`.
@@ -292,6 +439,41 @@ mod tests {
         assert_eq!(config.mac_vrf_by_vni(16_000_000).map(|(n, _)| n), Some("red"));
         let big = Config { local_as: 4_200_000_000, ..config.clone() };
         assert_eq!(big.route_target(&big.mac_vrfs["blue"]).to_string(), "target:4200000000:100");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_naming_their_path() {
+        let base = r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 100, "vni": 10100,
+            "static-vteps": {"192.0.2.1": {"static-macs": ["02:00:00:00:00:01"]}}}}}"#;
+        let config: Config = serde_json::from_str(base).expect("valid");
+        assert_eq!(config.validate(), Ok(()));
+        let cases: [(&str, &str); 5] = [
+            ("hold-time", r#"{"source-address": "192.0.2.254", "hold-time": 2}"#),
+            (
+                "/vni",
+                r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 1, "vni": 16777216}}}"#,
+            ),
+            ("/evi", r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 0, "vni": 1}}}"#),
+            (
+                "static-vtep[vtep-ip=224.0.0.1]",
+                r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 1, "vni": 1,
+                "static-vteps": {"224.0.0.1": {}}}}}"#,
+            ),
+            (
+                "/static-macs",
+                r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 1, "vni": 1,
+                "static-vteps": {"192.0.2.1": {"static-macs": ["ff:ff:ff:ff:ff:ff"]}}}}}"#,
+            ),
+        ];
+        for (path, json) in cases {
+            let config: Config = serde_json::from_str(json).expect("parses");
+            let error = config.validate().expect_err(path);
+            assert!(error.path.contains(path), "{error}");
+        }
+        let twice = r#"{"source-address": "192.0.2.254", "mac-vrfs": {"a": {"evi": 1, "vni": 5}, "b": {"evi": 2, "vni": 5}}}"#;
+        let error =
+            serde_json::from_str::<Config>(twice).expect("parses").validate().expect_err("duplicate VNI");
+        assert!(error.reason.contains("already used"), "{error}");
     }
 
     #[test]

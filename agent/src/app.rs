@@ -1,0 +1,464 @@
+//! The running agent: one task owns the proxy core; child tasks and one
+//! thread do the I/O and talk to it over bounded channels.
+//!
+//! ```text
+//!   snooper thread ──Learned (bounded 4096)──┐          ┌──► speaker: Announce / Withdraw
+//!   (owns the eBPF maps; refreshes           │          │
+//!    attachments every 2 s) ◄──IgnoreVteps───┤   core   │
+//!   speaker events ──Route/Withdrawn/Up/Down─►│   task   ├──► snooper thread: ignore set
+//!   tick (1 s), SIGHUP (reload), SIGTERM ────►│ (owns    ├──► log: notices
+//!   HTTP /state, /metrics ──request/reply────►│  Core)   └──► HTTP: state snapshot
+//! ```
+//!
+//! SIGTERM stops without withdrawing: the session just closes, so a
+//! graceful-restart helper keeps our routes until we are back.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    sync::mpsc as std_mpsc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use bgp_wire::{EvpnRoute, ExtCommunity, MacAddr, PmsiTunnelId};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+    sync::{mpsc, oneshot},
+};
+use tracing::{error, info, warn};
+
+use crate::{
+    bgp::{
+        fsm::SessionConfig,
+        rib::InRoute,
+        session::{self, Command, Event, Speaker, SpeakerConfig},
+    },
+    config::model::{AttachMode, Config},
+    core::{
+        Core,
+        msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
+    },
+};
+
+/// How the agent was started.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The YAML configuration file (standalone mode).
+    pub config: PathBuf,
+    /// Serve state as JSON (`/state`) and Prometheus text (`/metrics`).
+    pub http: Option<SocketAddr>,
+}
+
+/// Loads and validates a YAML configuration file.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config: Config = serde_norway::from_str(&text)
+        .with_context(|| format!("{}: invalid configuration", path.display()))?;
+    config.validate().with_context(|| format!("{}: invalid configuration", path.display()))?;
+    Ok(config)
+}
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let config = load_config(&options.config)?;
+    let started = Instant::now();
+    let mut core = Core::new();
+    let mut speaker = start_speaker(&config, true).await?;
+    let (learned_tx, mut learned_rx) = mpsc::channel::<Learned>(4096);
+    let (snoop_tx, mut snoop_rx) = mpsc::channel::<serde_json::Value>(8);
+    let mut snooper = SnooperThread::start(&config, learned_tx.clone(), snoop_tx.clone());
+    let (state_tx, mut state_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
+    if let Some(addr) = options.http {
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        info!(%addr, "serving state over HTTP");
+        tokio::spawn(serve_http(listener, state_tx));
+    }
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut config = config;
+    let mut bgp_state = serde_json::json!({"state": "idle"});
+    let mut snoop_state = serde_json::json!({});
+    let now = |started: Instant| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+    apply(&mut core, now(started), Input::Config(Box::new(config.clone())), &speaker, &snooper).await;
+    info!(path = %options.config.display(), "running");
+    loop {
+        tokio::select! {
+            Some(learned) = learned_rx.recv() => {
+                apply(&mut core, now(started), Input::Learned(learned), &speaker, &snooper).await;
+            }
+            Some(event) = speaker.events.recv() => {
+                if let Some(input) = speaker_input(&event, &mut bgp_state) {
+                    apply(&mut core, now(started), input, &speaker, &snooper).await;
+                }
+            }
+            Some(state) = snoop_rx.recv() => snoop_state = state,
+            _ = tick.tick() => apply(&mut core, now(started), Input::Tick, &speaker, &snooper).await,
+            Some(reply) = state_rx.recv() => {
+                let _ = reply.send(serde_json::json!({
+                    "config-file": options.config.display().to_string(),
+                    "uptime-secs": started.elapsed().as_secs(),
+                    "bgp": bgp_state,
+                    "snooper": snoop_state,
+                    "proxy": core.state(),
+                }));
+            }
+            _ = hangup.recv() => match load_config(&options.config) {
+                Ok(new) => {
+                    info!("SIGHUP: configuration reloaded");
+                    if session_changed(&config, &new) {
+                        info!("BGP session settings changed: restarting the session");
+                        let _ = speaker.commands.send(Command::Shutdown(6)).await;
+                        speaker = start_speaker(&new, false).await?;
+                        let routes = core.advertised().values().cloned().collect();
+                        let _ = speaker.commands.send(Command::Replace(routes)).await;
+                    }
+                    if learning_changed(&config, &new) {
+                        info!("learning settings changed: restarting the snooper");
+                        snooper = SnooperThread::start(&new, learned_tx.clone(), snoop_tx.clone());
+                    }
+                    config = new;
+                    apply(&mut core, now(started), Input::Config(Box::new(config.clone())), &speaker, &snooper).await;
+                }
+                // The previous configuration stays in force.
+                Err(error) => error!("SIGHUP: {error:#}; keeping the running configuration"),
+            },
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+        }
+    }
+    info!("stopping; routes stay with the peer's graceful restart");
+    drop(speaker);
+    drop(snooper);
+    Ok(())
+}
+
+async fn start_speaker(config: &Config, restarting: bool) -> anyhow::Result<Speaker> {
+    let source = IpAddr::V4(config.source_address);
+    let speaker_config = SpeakerConfig {
+        session: SessionConfig {
+            local_as: config.local_as,
+            peer_as: config.peer_as.unwrap_or(config.local_as),
+            router_id: config.source_address,
+            hold_time: config.hold_time,
+            connect: config.connect,
+            graceful_restart: (config.graceful_restart_time > 0).then_some(config.graceful_restart_time),
+            // On every start: the peer must not wait for our End-of-RIB
+            // before sending its routes (RFC 4724 §3).
+            restarting,
+        },
+        peer: SocketAddr::new(config.peer(), config.peer_port),
+        source: Some(source),
+        listen: config.listen_port.map(|port| SocketAddr::new(source, port)),
+        md5_password: config.md5_password.clone(),
+    };
+    session::spawn(speaker_config).await.context("cannot start the BGP speaker")
+}
+
+fn session_changed(old: &Config, new: &Config) -> bool {
+    (old.source_address, old.local_as, old.peer(), old.peer_port, old.peer_as, old.listen_port, old.connect)
+        != (
+            new.source_address,
+            new.local_as,
+            new.peer(),
+            new.peer_port,
+            new.peer_as,
+            new.listen_port,
+            new.connect,
+        )
+        || (old.hold_time, &old.md5_password, old.graceful_restart_time)
+            != (new.hold_time, &new.md5_password, new.graceful_restart_time)
+}
+
+fn learning_changed(old: &Config, new: &Config) -> bool {
+    (
+        &old.learning_interfaces,
+        &old.learning_netns,
+        old.attach_mode,
+        old.vxlan_port,
+        old.learn_nd,
+        old.mac_aging_secs,
+    ) != (
+        &new.learning_interfaces,
+        &new.learning_netns,
+        new.attach_mode,
+        new.vxlan_port,
+        new.learn_nd,
+        new.mac_aging_secs,
+    )
+}
+
+/// Feeds the core and carries out its outputs.
+async fn apply(core: &mut Core, now: u64, input: Input, speaker: &Speaker, snooper: &SnooperThread) {
+    let mut announce = Vec::new();
+    let mut withdraw = Vec::new();
+    for output in core.process(now, input) {
+        match output {
+            Output::Announce(route) => announce.push(route),
+            Output::Withdraw(key) => withdraw.push(key),
+            Output::IgnoreVteps(vteps) => snooper.ignore(vteps),
+            Output::Notice(notice) => {
+                info!(notice = %serde_json::to_string(&notice).unwrap_or_default(), "proxy");
+            }
+        }
+    }
+    if !withdraw.is_empty() {
+        let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
+    }
+    if !announce.is_empty() {
+        let _ = speaker.commands.send(Command::Announce(announce)).await;
+    }
+}
+
+/// A speaker event as a core input, keeping the session state for /state.
+fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Input> {
+    match event {
+        Event::State(state) => {
+            bgp_state["state"] = format!("{state:?}").to_lowercase().into();
+            None
+        }
+        Event::Established { peer_id, hold_time } => {
+            bgp_state["peer-id"] = peer_id.to_string().into();
+            bgp_state["hold-time"] = (*hold_time).into();
+            bgp_state["established-at"] = humantime_now().into();
+            Some(Input::Session { up: true })
+        }
+        Event::Down { reason } => {
+            bgp_state["last-down-reason"] = reason.clone().into();
+            Some(Input::Session { up: false })
+        }
+        Event::Route(route) => received(route).map(Input::Route),
+        Event::Withdrawn(route) => Some(Input::Withdrawn { key: route.to_string() }),
+        Event::EndOfRib => None,
+        Event::Malformed { error } => {
+            warn!(%error, "malformed UPDATE handled per RFC 7606");
+            None
+        }
+    }
+}
+
+fn humantime_now() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("{secs}")
+}
+
+/// A received route reduced to what the core needs; `None` for route types
+/// the proxy does not use.
+fn received(route: &InRoute) -> Option<ReceivedRoute> {
+    let (kind, vni) = match &route.route {
+        EvpnRoute::MacIp(mac_ip) => {
+            (ReceivedKind::MacIp { mac: mac_ip.mac, ip: mac_ip.ip }, mac_ip.label1.value())
+        }
+        EvpnRoute::Imet(imet) => {
+            let vni = route.pmsi_tunnel.as_ref().map(|p| p.label.value())?;
+            if !matches!(
+                route.pmsi_tunnel.as_ref().map(|p| &p.tunnel),
+                Some(PmsiTunnelId::IngressReplication(_))
+            ) {
+                return None;
+            }
+            (ReceivedKind::Imet { originator: imet.originator }, vni)
+        }
+        _ => return None,
+    };
+    let mobility = route.ext_communities.iter().find_map(|c| match c {
+        ExtCommunity::MacMobility { sticky, sequence } => {
+            Some(Mobility { sequence: *sequence, sticky: *sticky })
+        }
+        _ => None,
+    });
+    Some(ReceivedRoute {
+        key: route.route.to_string(),
+        kind,
+        vni,
+        next_hop: route.next_hop,
+        originator_id: route.originator_id,
+        mobility,
+    })
+}
+
+/// The snooper on its own thread: it owns the eBPF maps, refreshes the
+/// attachments every 2 s, applies ignore sets, and forwards events.
+struct SnooperThread {
+    commands: Option<std_mpsc::Sender<Vec<IpAddr>>>,
+}
+
+impl SnooperThread {
+    fn start(
+        config: &Config,
+        learned: mpsc::Sender<Learned>,
+        state: mpsc::Sender<serde_json::Value>,
+    ) -> Self {
+        if config.learning_interfaces.is_empty() {
+            let _ = state.try_send(serde_json::json!({"status": "no learning interfaces configured"}));
+            return Self { commands: None };
+        }
+        let snoop_config = arp_snoop::SnooperConfig {
+            netns: config.learning_netns.as_ref().map(|n| {
+                if n.starts_with('/') { PathBuf::from(n) } else { Path::new("/var/run/netns").join(n) }
+            }),
+            interfaces: config.learning_interfaces.clone(),
+            mode: match config.attach_mode {
+                AttachMode::Tc => arp_snoop::AttachMode::Tc,
+                AttachMode::Socket => arp_snoop::AttachMode::Socket,
+            },
+            settings: arp_snoop::Settings {
+                vxlan_port: config.vxlan_port,
+                nd: u8::from(config.learn_nd),
+                // A third of the aging time: refreshes keep fresh MACs fresh.
+                dedup_window_ns: config.mac_aging_secs.saturating_mul(1_000_000_000) / 3,
+                ..arp_snoop::Settings::DEFAULT
+            },
+        };
+        let (tx, rx) = std_mpsc::channel();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("snooper".into())
+            .spawn(move || snooper_thread(&snoop_config, &rx, &learned, &state, &runtime))
+            .map_or_else(
+                |e| {
+                    error!(%e, "cannot start the snooper thread");
+                    Self { commands: None }
+                },
+                |_| Self { commands: Some(tx) },
+            )
+    }
+
+    fn ignore(&self, vteps: Vec<IpAddr>) {
+        if let Some(commands) = &self.commands {
+            let _ = commands.send(vteps);
+        }
+    }
+}
+
+fn snooper_thread(
+    config: &arp_snoop::SnooperConfig,
+    commands: &std_mpsc::Receiver<Vec<IpAddr>>,
+    learned: &mpsc::Sender<Learned>,
+    state: &mpsc::Sender<serde_json::Value>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let mut snooper = match arp_snoop::Snooper::start(config.clone()) {
+        Ok(snooper) => snooper,
+        Err(e) => {
+            // The agent keeps running without learning; state says why.
+            error!(error = %e, "snooper not started: learning is off");
+            let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
+            return;
+        }
+    };
+    let Some(ring) = snooper.take_events() else { return };
+    let forward = learned.clone();
+    runtime.spawn(async move {
+        let Ok(mut reader) = arp_snoop::EventReader::new(ring) else { return };
+        while let Ok(events) = reader.recv().await {
+            for event in events {
+                let ip = (event.ip_family != 0).then(|| arp_snoop::unmapped(event.ip));
+                let learned = Learned {
+                    vni: event.vni,
+                    vtep: arp_snoop::unmapped(event.outer_src),
+                    mac: MacAddr(event.mac),
+                    ip,
+                };
+                if forward.send(learned).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    loop {
+        let interfaces = match snooper.refresh() {
+            Ok(status) => status
+                .iter()
+                .map(|(name, s)| {
+                    let text = match s {
+                        arp_snoop::InterfaceStatus::Attached { ifindex } => {
+                            format!("attached (ifindex {ifindex})")
+                        }
+                        arp_snoop::InterfaceStatus::Waiting => "waiting for the interface".to_owned(),
+                        arp_snoop::InterfaceStatus::Error(e) => format!("error: {e}"),
+                    };
+                    (name.clone(), serde_json::Value::String(text))
+                })
+                .collect::<serde_json::Map<_, _>>(),
+            Err(e) => serde_json::Map::from_iter([("error".to_owned(), e.to_string().into())]),
+        };
+        let counters = snooper.counters().unwrap_or_default();
+        let report = serde_json::json!({"status": "running", "interfaces": interfaces, "counters": counters});
+        if state.blocking_send(report).is_err() {
+            return;
+        }
+        // Ignore-set updates as they come; a refresh every 2 s.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match commands.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(vteps) => {
+                    if let Err(e) = snooper.set_ignored(&vteps) {
+                        warn!(error = %e, "cannot update the ignore map");
+                    }
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 responder: GET /state (JSON) and /metrics (Prometheus).
+async fn serve_http(listener: TcpListener, state: mpsc::Sender<oneshot::Sender<serde_json::Value>>) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut request = vec![0u8; 2048];
+            let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await
+            else {
+                return;
+            };
+            let first = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_owned();
+            let path = first.split_whitespace().nth(1).unwrap_or("/");
+            let (tx, rx) = oneshot::channel();
+            let snapshot = if state.send(tx).await.is_ok() { rx.await.ok() } else { None };
+            let (status, kind, body) = match (path, snapshot) {
+                ("/state", Some(s)) => {
+                    ("200 OK", "application/json", serde_json::to_string_pretty(&s).unwrap_or_default())
+                }
+                ("/metrics", Some(s)) => ("200 OK", "text/plain; version=0.0.4", metrics(&s)),
+                (_, None) => ("503 Service Unavailable", "text/plain", "the agent is stopping\n".to_owned()),
+                _ => ("404 Not Found", "text/plain", "try /state or /metrics\n".to_owned()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        });
+    }
+}
+
+/// Prometheus text exposition of the main figures.
+fn metrics(state: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let number = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let _ = writeln!(out, "# TYPE sva_advertised_routes gauge");
+    let _ = writeln!(out, "sva_advertised_routes {}", number(&state["proxy"]["advertised-routes"]));
+    let _ = writeln!(out, "# TYPE sva_bgp_established gauge");
+    let _ = writeln!(out, "sva_bgp_established {}", u8::from(state["bgp"]["state"] == "established"));
+    for (name, value) in state["proxy"]["counters"].as_object().into_iter().flatten() {
+        let _ = writeln!(out, "sva_proxy_{} {}", name.replace('-', "_"), number(value));
+    }
+    for (name, value) in state["snooper"]["counters"].as_object().into_iter().flatten() {
+        let _ = writeln!(out, "sva_snooper_{}_total {}", name.replace('-', "_"), number(value));
+    }
+    for (name, vrf) in state["proxy"]["mac-vrfs"].as_object().into_iter().flatten() {
+        let macs = vrf["macs"].as_object().map_or(0, serde_json::Map::len);
+        let _ = writeln!(out, "sva_macs{{mac_vrf=\"{name}\"}} {macs}");
+    }
+    out
+}

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# The static-vxlan-agent demo lab, in Linux network namespaces (root only).
+#
+#   h1 10.0.0.101 ── static1 VTEP 1.1.1.1 ─┐                 ┌─ leaf1 VTEP 1.1.1.3 ── h3 10.0.0.103
+#   02:00:00:00:01:01 (bridge + vxlan,     │                 │  FRR zebra+bgpd, route reflector
+#                      static flood list)  ├──── spine ──────┤  agent 1.1.1.254 on leaf1's lo,
+#   h2 10.0.0.102 ── static2 VTEP 1.1.1.2 ─┘  (IP router)    │  snooping leaf1's uplink
+#   02:00:00:00:02:02                                        └─ leaf2 VTEP 1.1.1.4 ── h4 10.0.0.104
+#                                                               FRR, RR client of leaf1
+#   One service: VNI 16000000 (above 65535 on purpose), EVI 100, route target 65000:100, AS 65000.
+#
+# usage: lab.sh up | agent-start | agent-stop | agent-kill | show | down | demo [--keep]
+#   SVA_LAB      namespace prefix (default: sva), so several labs can coexist
+#   AGENT_BIN    the agent binary (default: target/release/static-vxlan-agent)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+P=${SVA_LAB:-sva}
+W=/tmp/$P-lab
+AGENT_BIN=${AGENT_BIN:-$repo/target/release/static-vxlan-agent}
+VNI=16000000
+NSS="spine static1 static2 leaf1 leaf2 h1 h2 h3 h4"
+HTTP=127.0.0.1:8479
+
+ns() { echo "$P-$1"; }
+x() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
+vty() { local leaf=$1; shift; vtysh --vty_socket "$W/$leaf/run" "$@"; }
+say() { printf 'lab: %s\n' "$*"; }
+
+# wait_until SECONDS CMD...: polls every 0.1 s.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+
+net_up() {
+    for n in $NSS; do ip netns add "$(ns "$n")"; x "$n" ip link set lo up; done
+    local i=1
+    for node in static1 static2 leaf1 leaf2; do
+        # node uplink 192.168.100.(4i-3)/30, spine side .(4i-2)/30
+        ip link add up0 netns "$(ns "$node")" type veth peer name "sp-$node" netns "$(ns spine)"
+        x "$node" ip addr add "192.168.100.$((4 * i - 3))/30" dev up0
+        x spine ip addr add "192.168.100.$((4 * i - 2))/30" dev "sp-$node"
+        x "$node" ip link set up0 up
+        x spine ip link set "sp-$node" up
+        x "$node" ip addr add "1.1.1.$i/32" dev lo
+        x "$node" ip route add default via "192.168.100.$((4 * i - 2))" src "1.1.1.$i"
+        x spine ip route add "1.1.1.$i/32" via "192.168.100.$((4 * i - 3))"
+        i=$((i + 1))
+    done
+    x spine sysctl -qw net.ipv4.ip_forward=1
+    # The agent's own address, on leaf1 (SR Linux: a loopback of the default network-instance).
+    x leaf1 ip addr add 1.1.1.254/32 dev lo
+
+    # Static VTEPs: classic Linux static VXLAN with data-plane learning and a flood list.
+    for s in 1 2; do
+        x "static$s" ip link add br0 type bridge
+        x "static$s" ip link add vxlan0 type vxlan id $VNI local "1.1.1.$s" dstport 4789
+        x "static$s" ip link set vxlan0 master br0
+        for other in 1 2 3 4; do
+            [ "$other" = "$s" ] && continue
+            x "static$s" bridge fdb append 00:00:00:00:00:00 dev vxlan0 dst "1.1.1.$other"
+        done
+    done
+    # EVPN leaves: no data-plane learning on the vxlan port; FRR programs it.
+    for l in 3 4; do
+        local leaf=leaf$((l - 2))
+        x "$leaf" ip link add br0 type bridge
+        x "$leaf" ip link add vxlan0 type vxlan id $VNI local "1.1.1.$l" dstport 4789 nolearning
+        x "$leaf" ip link set vxlan0 master br0
+        x "$leaf" ip link set vxlan0 type bridge_slave learning off
+    done
+    # Hosts.
+    for h in 1 2 3 4; do
+        local vtep
+        case $h in 1) vtep=static1 ;; 2) vtep=static2 ;; 3) vtep=leaf1 ;; 4) vtep=leaf2 ;; esac
+        ip link add eth0 netns "$(ns "h$h")" type veth peer name "h$h" netns "$(ns $vtep)"
+        x "h$h" ip link set eth0 address "02:00:00:00:0$h:0$h"
+        x "h$h" ip addr add "10.0.0.10$h/24" dev eth0
+        x "h$h" ip link set eth0 up
+        x "$vtep" ip link set "h$h" master br0
+        x "$vtep" ip link set "h$h" up
+    done
+    for node in static1 static2 leaf1 leaf2; do
+        x "$node" ip link set br0 up
+        x "$node" ip link set vxlan0 up
+    done
+}
+
+frr_up() {
+    for l in 3 4; do
+        local leaf=leaf$((l - 2)) neighbors
+        mkdir -p "$W/$leaf/run"
+        cat >"$W/$leaf/zebra.conf" <<EOF
+hostname $leaf
+log file $W/$leaf/frr.log informational
+ip nht resolve-via-default
+EOF
+        if [ "$leaf" = leaf1 ]; then
+            neighbors=" neighbor 1.1.1.4 remote-as 65000
+ neighbor 1.1.1.4 update-source 1.1.1.3
+ neighbor 1.1.1.4 timers connect 1
+ neighbor 1.1.1.254 remote-as 65000
+ neighbor 1.1.1.254 update-source 1.1.1.3
+ neighbor 1.1.1.254 passive
+ address-family l2vpn evpn
+  neighbor 1.1.1.4 activate
+  neighbor 1.1.1.4 route-reflector-client
+  neighbor 1.1.1.254 activate
+  neighbor 1.1.1.254 route-reflector-client"
+        else
+            neighbors=" neighbor 1.1.1.3 remote-as 65000
+ neighbor 1.1.1.3 update-source 1.1.1.4
+ neighbor 1.1.1.3 timers connect 1
+ address-family l2vpn evpn
+  neighbor 1.1.1.3 activate"
+        fi
+        cat >"$W/$leaf/bgpd.conf" <<EOF
+hostname $leaf
+log file $W/$leaf/frr.log informational
+router bgp 65000
+ bgp router-id 1.1.1.$l
+ no bgp default ipv4-unicast
+ timers bgp 3 9
+$neighbors
+  advertise-all-vni
+  vni $VNI
+   rd 1.1.1.$l:100
+   route-target import 65000:100
+   route-target export 65000:100
+  exit-vni
+ exit-address-family
+EOF
+        chown -R frr:frr "$W/$leaf"
+        x "$leaf" /usr/lib/frr/zebra -d -f "$W/$leaf/zebra.conf" -i "$W/$leaf/run/zebra.pid" \
+            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+        x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
+            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+    done
+    for leaf in leaf1 leaf2; do
+        wait_until 15 vty "$leaf" -c "show evpn vni $VNI json" || { say "FRR on $leaf did not come up"; return 1; }
+    done
+    wait_until 20 leaves_peered || { say "leaf1 and leaf2 did not peer"; return 1; }
+}
+
+leaves_peered() {
+    local out
+    out=$(vty leaf2 -c 'show bgp l2vpn evpn summary json')
+    grep -q '"state":"Established"' <<<"$out"
+}
+
+up() {
+    [ "$(id -u)" -eq 0 ] || { say "must run as root"; exit 1; }
+    down 2>/dev/null || true
+    mkdir -p "$W"
+    net_up
+    frr_up
+    say "up: 4 VTEPs, 4 hosts, FRR on leaf1 and leaf2 (namespaces $P-*)"
+}
+
+agent_config() {
+    cat >"$W/agent.yaml" <<EOF
+# The agent in leaf1's namespace: its own address 1.1.1.254, peering with
+# leaf1's bgpd (route reflector), snooping leaf1's uplink.
+source-address: 1.1.1.254
+peer-address: 1.1.1.3
+local-as: 65000
+hold-time: 9
+learning-interfaces: [up0]
+mac-aging-secs: ${AGING:-300}
+mac-vrfs:
+  blue:
+    evi: 100
+    vni: $VNI
+    static-vteps:
+      1.1.1.1:
+        static-macs: ["02:00:00:00:0f:0f"]
+      1.1.1.2: {}
+EOF
+}
+
+agent_start() {
+    [ -f "$W/agent.yaml" ] || agent_config
+    # Not through x(): a backgrounded function runs in a subshell, and $!
+    # would be that subshell, not the agent. ip netns exec execs in place.
+    ip netns exec "$(ns leaf1)" "$AGENT_BIN" run --config "$W/agent.yaml" --http "$HTTP" >>"$W/agent.log" 2>&1 &
+    echo $! >"$W/agent.pid"
+    wait_until 10 x leaf1 "$AGENT_BIN" show --http "$HTTP" --json || { say "the agent did not start"; tail -20 "$W/agent.log"; return 1; }
+    say "agent started (pid $(cat "$W/agent.pid")), log $W/agent.log"
+}
+
+agent_stop() {
+    local signal=${1:-TERM}
+    [ -f "$W/agent.pid" ] || return 0
+    local pid
+    pid=$(cat "$W/agent.pid")
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$W/agent.pid"
+}
+
+show() {
+    x leaf1 "$AGENT_BIN" show --http "$HTTP"
+    echo
+    echo "leaf2 (FRR) sees these MACs in VNI $VNI:"
+    vty leaf2 -c "show evpn mac vni $VNI"
+    echo "leaf2 floods BUM traffic to:"
+    x leaf2 bridge fdb show dev vxlan0 | grep 00:00:00:00:00:00 || true
+}
+
+down() {
+    agent_stop TERM
+    # Whatever else still runs with this lab's config (a crashed test, say).
+    pkill -KILL -f -- "--config $W/agent.yaml" 2>/dev/null || true
+    for leaf in leaf1 leaf2; do
+        for daemon in bgpd zebra; do
+            local f="$W/$leaf/run/$daemon.pid"
+            [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+        done
+    done
+    sleep 0.3
+    for n in $NSS; do ip netns del "$(ns "$n")" 2>/dev/null || true; done
+    rm -rf "$W"
+}
+
+ping_ok() { x "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
+
+# retry_ping FROM TO: up to 10 tries (the first ARP teaches the agent).
+retry_ping() {
+    for _ in $(seq 1 10); do ping_ok "$1" "$2" && return 0; sleep 0.3; done
+    return 1
+}
+
+demo() {
+    local keep=${1:-}
+    up
+    [ "$keep" = --keep ] || trap down EXIT
+    echo
+    say "1. Without the agent, h1 (static VTEP) cannot reach h3 (EVPN leaf):"
+    if ping_ok h1 10.0.0.103 || ping_ok h1 10.0.0.103; then say "   h1 -> h3 works (unexpected)"; else say "   h1 -> h3 fails, as expected: leaf1 does not know h1's VTEP"; fi
+    echo
+    say "2. Start the agent in leaf1's namespace:"
+    agent_start
+    echo
+    say "3. The same pings now:"
+    for pair in "h1 10.0.0.103" "h3 10.0.0.101" "h1 10.0.0.104" "h4 10.0.0.101" "h2 10.0.0.103"; do
+        # shellcheck disable=SC2086
+        if retry_ping $pair; then say "   ping ${pair/ / -> }: ok"; else say "   ping ${pair/ / -> }: FAILED"; fi
+    done
+    echo
+    say "4. What the agent learned and advertised, and what the EVPN leaves installed:"
+    show
+    echo
+    if [ "$keep" = --keep ]; then
+        say "the lab keeps running. Try: ip netns exec $P-h1 ping 10.0.0.104"
+        say "  state: ip netns exec $P-leaf1 $AGENT_BIN show --http $HTTP"
+        say "  tear down: $here/lab.sh down"
+    fi
+}
+
+case "${1:-demo}" in
+up) up ;;
+agent-start) agent_start ;;
+agent-stop) agent_stop TERM ;;
+agent-kill) agent_stop KILL ;;
+agent-config) agent_config ;;
+show) show ;;
+down) down ;;
+demo) demo "${2:-}" ;;
+*) echo "usage: $0 up|agent-start|agent-stop|agent-kill|show|down|demo [--keep]"; exit 2 ;;
+esac
