@@ -9,7 +9,8 @@
 #                                                               FRR, RR client of leaf1
 #   One service: VNI 16000000 (above 65535 on purpose), EVI 100, route target 65000:100, AS 65000.
 #
-# usage: lab.sh up | agent-start | agent-stop | agent-kill | show | down | demo [--keep]
+# usage: lab.sh up | agent-config | agent-start | agent-stop | agent-kill | agent-reload | show
+#              | frr-restart LEAF | down | demo [--keep]
 #   SVA_LAB      namespace prefix (default: sva), so several labs can coexist
 #   AGENT_BIN    the agent binary (default: target/release/static-vxlan-agent)
 set -euo pipefail
@@ -229,6 +230,19 @@ down() {
     rm -rf "$W"
 }
 
+# frr_restart LEAF: stops bgpd and starts it again with the same config.
+frr_restart() {
+    local leaf=$1 l
+    l=$([ "$leaf" = leaf1 ] && echo 3 || echo 4)
+    kill "$(cat "$W/$leaf/run/bgpd.pid")"
+    wait_until 10 sh -c "! kill -0 $(cat "$W/$leaf/run/bgpd.pid") 2>/dev/null"
+    x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
+        -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+    wait_until 10 vty "$leaf" -c 'show bgp summary'
+}
+
+agent_reload() { kill -HUP "$(cat "$W/agent.pid")"; }
+
 ping_ok() { x "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
 
 # retry_ping FROM TO: up to 10 tries (the first ARP teaches the agent).
@@ -270,8 +284,10 @@ agent-start) agent_start ;;
 agent-stop) agent_stop TERM ;;
 agent-kill) agent_stop KILL ;;
 agent-config) agent_config ;;
+agent-reload) agent_reload ;;
+frr-restart) frr_restart "${2:-leaf1}" ;;
 show) show ;;
 down) down ;;
 demo) demo "${2:-}" ;;
-*) echo "usage: $0 up|agent-start|agent-stop|agent-kill|show|down|demo [--keep]"; exit 2 ;;
+*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|down|demo [--keep]"; exit 2 ;;
 esac

@@ -1,0 +1,361 @@
+//! End to end, as root: the netns demo lab (labs/netns/lab.sh) with real
+//! FRR EVPN leaves, real Linux static VTEPs and the agent binary built by
+//! this crate, snooping with eBPF and advertising through its speaker.
+//!
+//! ```text
+//!   h1 ── static1 1.1.1.1 ─┐           ┌─ leaf1 1.1.1.3 (FRR, RR; agent 1.1.1.254) ── h3
+//!   h2 ── static2 1.1.1.2 ─┴── spine ──┴─ leaf2 1.1.1.4 (FRR)                        ── h4
+//!   VNI 16000000 (above 65535 on purpose), EVI 100, RT 65000:100
+//! ```
+//!
+//! Each test brings up its own lab under a unique namespace prefix and tears
+//! it down on drop, even when it fails. They run one at a time: the FRR
+//! daemons and the agent share two cores.
+#![allow(
+    unused_crate_dependencies,
+    reason = "an integration test links every dependency of its crate but uses few"
+)]
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{Mutex, MutexGuard},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use static_vxlan_agent_tests::{peers::installed, privileged, unique_name};
+
+const VNI: &str = "16000000";
+const H1_MAC: &str = "02:00:00:00:01:01";
+const H2_MAC: &str = "02:00:00:00:02:02";
+const STATIC_MAC: &str = "02:00:00:00:0f:0f";
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Lab {
+    prefix: String,
+    script: PathBuf,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    /// A lab, if this test may run (root, FRR installed); else prints SKIP.
+    fn start(test: &str) -> Option<Self> {
+        if !privileged(test) || !installed(test, "/usr/lib/frr/bgpd") {
+            return None;
+        }
+        let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lab = Self {
+            prefix: unique_name("e"),
+            script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/netns/lab.sh"),
+            _serial: serial,
+        };
+        lab.script(&["up"]);
+        Some(lab)
+    }
+
+    fn work(&self) -> PathBuf {
+        PathBuf::from(format!("/tmp/{}-lab", self.prefix))
+    }
+
+    fn script(&self, args: &[&str]) -> String {
+        let output = Command::new("bash")
+            .arg(&self.script)
+            .args(args)
+            .env("SVA_LAB", &self.prefix)
+            .env("AGENT_BIN", env!("CARGO_BIN_EXE_static-vxlan-agent"))
+            .env("AGING", "300")
+            .output()
+            .expect("run lab.sh");
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "lab.sh {args:?} failed:\n{text}\n--- agent log ---\n{}",
+            self.agent_log()
+        );
+        text
+    }
+
+    fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.work().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Runs a command in one of the lab's namespaces.
+    fn exec(&self, ns: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &format!("{}-{ns}", self.prefix)])
+            .args(args)
+            .output()
+            .expect("ip netns exec")
+    }
+
+    fn ping(&self, from: &str, to: &str) -> bool {
+        self.exec(from, &["ping", "-c", "1", "-W", "1", to]).status.success()
+    }
+
+    /// Pings until one answers (the first ARP teaches the agent).
+    fn ping_eventually(&self, from: &str, to: &str) -> bool {
+        (0..15).any(|_| {
+            let ok = self.ping(from, to);
+            if !ok {
+                thread::sleep(Duration::from_millis(300));
+            }
+            ok
+        })
+    }
+
+    fn vtysh(&self, leaf: &str, command: &str) -> String {
+        let output = Command::new("vtysh")
+            .args(["--vty_socket", &self.work().join(leaf).join("run").display().to_string(), "-c", command])
+            .output()
+            .expect("vtysh");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn vtysh_json(&self, leaf: &str, command: &str) -> Value {
+        serde_json::from_str(&self.vtysh(leaf, command)).unwrap_or(Value::Null)
+    }
+
+    /// FRR's EVPN MAC table for the lab's VNI on a leaf.
+    fn macs(&self, leaf: &str) -> Value {
+        self.vtysh_json(leaf, &format!("show evpn mac vni {VNI} json"))["macs"].clone()
+    }
+
+    fn fdb(&self, leaf: &str) -> String {
+        String::from_utf8_lossy(&self.exec(leaf, &["bridge", "fdb", "show", "dev", "vxlan0"]).stdout)
+            .into_owned()
+    }
+
+    fn agent_state(&self) -> Value {
+        let output = self.exec(
+            "leaf1",
+            &[env!("CARGO_BIN_EXE_static-vxlan-agent"), "show", "--http", "127.0.0.1:8479", "--json"],
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    fn set_mac(&self, host: &str, mac: &str, ip: &str) {
+        for args in [
+            vec!["ip", "link", "set", "eth0", "down"],
+            vec!["ip", "link", "set", "eth0", "address", mac],
+            vec!["ip", "addr", "flush", "dev", "eth0"],
+            vec!["ip", "addr", "add", ip, "dev", "eth0"],
+            vec!["ip", "link", "set", "eth0", "up"],
+        ] {
+            assert!(self.exec(host, &args).status.success(), "{host}: {args:?}");
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(&self.script)
+            .arg("down")
+            .env("SVA_LAB", &self.prefix)
+            .env("AGENT_BIN", env!("CARGO_BIN_EXE_static-vxlan-agent"))
+            .status();
+    }
+}
+
+/// Polls `check` for up to `secs` seconds; panics with `what` and the last value.
+fn eventually<T>(what: &str, secs: u64, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > Duration::from_secs(secs) => {
+                panic!("{what} (after {secs} s): {last}")
+            }
+            Err(_) => thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn remote_vtep(macs: &Value, mac: &str) -> Option<String> {
+    macs[mac]["remoteVtep"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn static_and_evpn_hosts_reach_each_other_only_with_the_agent() {
+    let Some(lab) = Lab::start("static_and_evpn_hosts_reach_each_other_only_with_the_agent") else { return };
+    // Without the agent, leaf1 knows no static VTEP: h3's reply to h1 is dropped.
+    assert!(
+        !lab.ping("h1", "10.0.0.103") && !lab.ping("h1", "10.0.0.103"),
+        "h1 -> h3 works without the agent"
+    );
+
+    lab.script(&["agent-start"]);
+    for (from, to) in [("h1", "10.0.0.103"), ("h3", "10.0.0.101"), ("h1", "10.0.0.104"), ("h4", "10.0.0.101")]
+    {
+        assert!(lab.ping_eventually(from, to), "ping {from} -> {to} fails\n{}", lab.agent_log());
+    }
+    // leaf2 learned h1 through leaf1's reflection, behind static VTEP 1.1.1.1,
+    // and floods to both static VTEPs (one RT-3 each).
+    let macs = eventually("leaf2 knows h1 behind 1.1.1.1", 10, || {
+        let macs = lab.macs("leaf2");
+        if remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1") {
+            Ok(macs)
+        } else {
+            Err(macs.to_string())
+        }
+    });
+    assert_eq!(macs[H1_MAC]["type"], "remote");
+    let fdb = lab.fdb("leaf2");
+    assert!(
+        fdb.contains("00:00:00:00:00:00 dst 1.1.1.1") && fdb.contains("00:00:00:00:00:00 dst 1.1.1.2"),
+        "{fdb}"
+    );
+    // The agent's state says what it learned, from where.
+    let state = lab.agent_state();
+    assert_eq!(state["bgp"]["state"], "established", "{state}");
+    assert_eq!(state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["vtep"], "1.1.1.1", "{state}");
+    assert_eq!(state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["source"], "learned", "{state}");
+}
+
+#[test]
+fn static_macs_are_advertised_sticky() {
+    let Some(lab) = Lab::start("static_macs_are_advertised_sticky") else { return };
+    lab.script(&["agent-start"]);
+    let route = eventually("the static MAC in leaf2's BGP table", 15, || {
+        let table = lab.vtysh_json("leaf2", "show bgp l2vpn evpn route detail json");
+        let found = table["1.1.1.1:100"][&format!("[2]:[0]:[48]:[{STATIC_MAC}]")]["paths"][0][0].clone();
+        if found.is_null() { Err(table.to_string()) } else { Ok(found) }
+    });
+    let communities = route["extendedCommunity"]["string"].as_str().unwrap_or_default().to_owned();
+    assert!(communities.contains("MM:0, sticky MAC"), "{communities}");
+    assert_eq!(route["vni"], VNI, "{route}");
+    assert_eq!(remote_vtep(&lab.macs("leaf2"), STATIC_MAC).as_deref(), Some("1.1.1.1"));
+}
+
+#[test]
+fn swapping_h1_and_h2_moves_the_macs_with_higher_sequences() {
+    let Some(lab) = Lab::start("swapping_h1_and_h2_moves_the_macs") else { return };
+    lab.script(&["agent-start"]);
+    assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
+    eventually("leaf2 knows h1 and h2", 10, || {
+        let macs = lab.macs("leaf2");
+        let ok = remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1")
+            && remote_vtep(&macs, H2_MAC).as_deref() == Some("1.1.1.2");
+        if ok { Ok(()) } else { Err(macs.to_string()) }
+    });
+    // The original demo's move: h1 and h2 swap MACs and IPs.
+    lab.set_mac("h1", H2_MAC, "10.0.0.102/24");
+    lab.set_mac("h2", H1_MAC, "10.0.0.101/24");
+    assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
+    eventually("leaf2 repoints both MACs", 15, || {
+        let macs = lab.macs("leaf2");
+        let ok = remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.2")
+            && remote_vtep(&macs, H2_MAC).as_deref() == Some("1.1.1.1");
+        if ok { Ok(()) } else { Err(macs.to_string()) }
+    });
+    let state = lab.agent_state();
+    for mac in [H1_MAC, H2_MAC] {
+        let sequence = state["proxy"]["mac-vrfs"]["blue"]["macs"][mac]["sequence"].as_u64().unwrap_or(0);
+        assert!(sequence >= 1, "{mac}: sequence {sequence}\n{state}");
+    }
+    // FRR saw the moves as sequence numbers above the original 0.
+    for mac in [H1_MAC, H2_MAC] {
+        let detail = lab.vtysh_json("leaf2", &format!("show evpn mac vni {VNI} mac {mac} json"));
+        let remote_seq = detail[mac]["remoteSequence"].as_u64().unwrap_or(0);
+        assert!(remote_seq >= 1, "{mac}: leaf2 shows {detail}");
+    }
+    assert!(lab.ping_eventually("h3", "10.0.0.101") && lab.ping_eventually("h4", "10.0.0.102"));
+}
+
+#[test]
+fn a_mac_that_moves_behind_an_evpn_leaf_is_withdrawn_by_the_agent() {
+    let Some(lab) = Lab::start("a_mac_that_moves_behind_an_evpn_leaf") else { return };
+    lab.script(&["agent-start"]);
+    assert!(lab.ping_eventually("h1", "10.0.0.104"));
+    eventually("leaf2 knows h1 behind 1.1.1.1", 10, || {
+        let macs = lab.macs("leaf2");
+        if remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1") { Ok(()) } else { Err(macs.to_string()) }
+    });
+    // h1 leaves; its MAC shows up on h4, behind leaf2 (EVPN).
+    assert!(lab.exec("h1", &["ip", "link", "set", "eth0", "down"]).status.success());
+    lab.set_mac("h4", H1_MAC, "10.0.0.104/24");
+    let _ = lab.exec("h4", &["arping", "-U", "-c", "2", "-I", "eth0", "10.0.0.104"]);
+    let _ = lab.ping_eventually("h4", "10.0.0.103");
+    eventually("the agent withdraws h1 and leaf1 keeps only leaf2's route", 15, || {
+        let state = lab.agent_state();
+        let status = state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["status"].clone();
+        let agent_route = lab.vtysh_json("leaf1", "show bgp l2vpn evpn route detail json")["1.1.1.1:100"]
+            [&format!("[2]:[0]:[48]:[{H1_MAC}]")]
+            .clone();
+        if status == "in-evpn" && agent_route.is_null() {
+            Ok(())
+        } else {
+            Err(format!("{status} {agent_route}"))
+        }
+    });
+}
+
+#[test]
+fn removing_a_static_vtep_removes_its_flood_entry_on_the_leaves() {
+    let Some(lab) = Lab::start("removing_a_static_vtep_removes_its_flood_entry") else { return };
+    lab.script(&["agent-start"]);
+    eventually("flood entries to both static VTEPs", 10, || {
+        let fdb = lab.fdb("leaf2");
+        if fdb.contains("dst 1.1.1.2") { Ok(()) } else { Err(fdb) }
+    });
+    let config = lab.work().join("agent.yaml");
+    let text = std::fs::read_to_string(&config).expect("agent.yaml");
+    std::fs::write(&config, text.replace("      1.1.1.2: {}\n", "")).expect("write agent.yaml");
+    lab.script(&["agent-reload"]);
+    eventually("the flood entry to 1.1.1.2 is gone from leaf2", 10, || {
+        let fdb = lab.fdb("leaf2");
+        if fdb.contains("00:00:00:00:00:00 dst 1.1.1.2") { Err(fdb) } else { Ok(()) }
+    });
+    assert!(lab.fdb("leaf2").contains("00:00:00:00:00:00 dst 1.1.1.1"), "1.1.1.1 must stay");
+    // A broken config file is refused and the running one stays.
+    std::fs::write(&config, "source-address: not-an-address\n").expect("write agent.yaml");
+    lab.script(&["agent-reload"]);
+    thread::sleep(Duration::from_secs(2));
+    assert!(lab.fdb("leaf2").contains("00:00:00:00:00:00 dst 1.1.1.1"), "a bad reload must not withdraw");
+    assert!(lab.agent_log().contains("keeping the running configuration"), "{}", lab.agent_log());
+}
+
+#[test]
+fn routes_come_back_after_an_agent_kill_and_after_an_frr_restart() {
+    let Some(lab) = Lab::start("routes_come_back_after_restarts") else { return };
+    lab.script(&["agent-start"]);
+    let flooded = |lab: &Lab| lab.fdb("leaf2").contains("00:00:00:00:00:00 dst 1.1.1.1");
+    eventually(
+        "RT-3 of 1.1.1.1 installed",
+        10,
+        || if flooded(&lab) { Ok(()) } else { Err(lab.fdb("leaf2")) },
+    );
+
+    // SIGKILL: no NOTIFICATION. FRR 8.4 keeps no EVPN routes as graceful-
+    // restart helper, so they go; a restarted agent brings them back.
+    lab.script(&["agent-kill"]);
+    lab.script(&["agent-start"]);
+    eventually("RT-3 back after the agent restart", 15, || {
+        if flooded(&lab) { Ok(()) } else { Err(lab.fdb("leaf2")) }
+    });
+    assert!(lab.ping_eventually("h1", "10.0.0.104"));
+
+    // leaf1's bgpd restarts: the agent reconnects and sends everything again.
+    lab.script(&["frr-restart", "leaf1"]);
+    eventually("the agent re-established with leaf1", 30, || {
+        let state = lab.agent_state();
+        if state["bgp"]["state"] == "established" && state["bgp"]["last-down-reason"].is_string() {
+            Ok(())
+        } else {
+            Err(state["bgp"].to_string())
+        }
+    });
+    eventually("leaf2 learns h1 again", 20, || {
+        let _ = lab.ping("h1", "10.0.0.104");
+        let macs = lab.macs("leaf2");
+        if remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1") && flooded(&lab) {
+            Ok(())
+        } else {
+            Err(macs.to_string())
+        }
+    });
+}
