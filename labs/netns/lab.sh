@@ -253,8 +253,13 @@ retry_ping() {
 
 demo() {
     local keep=${1:-}
+    if [ "$keep" != --keep ]; then
+        # Tear down however the demo ends: bash runs the EXIT trap on a
+        # signal only if the signal is trapped (e.g. SIGPIPE from "| head").
+        trap 'down || true' EXIT
+        trap 'exit 130' INT TERM HUP PIPE
+    fi
     up
-    [ "$keep" = --keep ] || trap down EXIT
     echo
     say "1. Without the agent, h1 (static VTEP) cannot reach h3 (EVPN leaf):"
     if ping_ok h1 10.0.0.103 || ping_ok h1 10.0.0.103; then say "   h1 -> h3 works (unexpected)"; else say "   h1 -> h3 fails, as expected: leaf1 does not know h1's VTEP"; fi
@@ -289,5 +294,6 @@ frr-restart) frr_restart "${2:-leaf1}" ;;
 show) show ;;
 down) down ;;
 demo) demo "${2:-}" ;;
+help | -h | --help) sed -n '12,15p' "$0" ;;
 *) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|down|demo [--keep]"; exit 2 ;;
 esac
