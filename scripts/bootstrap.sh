@@ -8,7 +8,8 @@
 #   bpf-linker        built against that nightly's own libLLVM, rebuilt when
 #                     the pinned nightly changes
 #   cargo-fuzz        runs the fuzz targets under fuzz/ with the same nightly
-#   Python            a venv under .venv/ with pytest (CLI plugin tests)
+#   Python            a venv under .venv/ with pytest (CLI plugin tests) and the
+#                     official NDK bindings (ndk-proto wire-compatibility test)
 #
 # Runs as root on Debian 12. As another user it only checks, and says what is
 # missing.
@@ -113,6 +114,15 @@ if ! "$venv/bin/python" -c 'import pytest' >/dev/null 2>&1 ||
     "$venv/bin/pip" install -q --disable-pip-version-check "pytest==$PYTEST_VERSION"
 else
     say "Python venv with pytest $PYTEST_VERSION: present"
+fi
+# The official NDK descriptors (ndk-proto/tests/wire_compat.rs). --no-deps:
+# the *_pb2 modules need protobuf only; grpcio is for Python agents.
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("srlinux-ndk"))' 2>/dev/null)" != "$SRLINUX_NDK_PY_VERSION" ]; then
+    say "installing srlinux-ndk $SRLINUX_NDK_PY_VERSION (protobuf $PROTOBUF_PY_VERSION) in .venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps \
+        "srlinux-ndk==$SRLINUX_NDK_PY_VERSION" "protobuf==$PROTOBUF_PY_VERSION"
+else
+    say "srlinux-ndk $SRLINUX_NDK_PY_VERSION in .venv: present"
 fi
 
 say "done"
