@@ -20,3 +20,4 @@ pub mod app;
 pub mod bgp;
 pub mod config;
 pub mod core;
+pub mod ndk;
