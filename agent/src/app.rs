@@ -110,14 +110,18 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             }
             _ = hangup.recv() => match load_config(&options.config) {
                 Ok(new) => {
-                    info!("SIGHUP: configuration reloaded");
                     if session_changed(&config, &new) {
                         info!("BGP session settings changed: restarting the session");
-                        let _ = speaker.commands.send(Command::Shutdown(6)).await;
-                        speaker = start_speaker(&new, false).await?;
-                        let routes = core.advertised().values().cloned().collect();
+                        let routes: Vec<_> = core.advertised().values().cloned().collect();
+                        let started;
+                        (speaker, started) = restart_speaker(speaker, &config, &new).await?;
                         let _ = speaker.commands.send(Command::Replace(routes)).await;
+                        if let Err(error) = started {
+                            error!("SIGHUP: {error:#}; keeping the running configuration");
+                            continue;
+                        }
                     }
+                    info!("SIGHUP: configuration reloaded");
                     if learning_changed(&config, &new) {
                         info!("learning settings changed: restarting the snooper");
                         snooper = SnooperThread::start(&new, learned_tx.clone(), snoop_tx.clone());
@@ -158,6 +162,27 @@ async fn start_speaker(config: &Config, restarting: bool) -> anyhow::Result<Spea
         md5_password: config.md5_password.clone(),
     };
     session::spawn(speaker_config).await.context("cannot start the BGP speaker")
+}
+
+/// Replaces the session with one for `new`. The old one is shut down and
+/// waited for first, so that its listener has released the port the new
+/// one binds. If the new one cannot start (address not local, port taken),
+/// the session for `old` is started again and the error is returned beside
+/// it: the previous configuration stays in force. Only if even that fails is
+/// the agent without a speaker, which is fatal.
+async fn restart_speaker(
+    speaker: Speaker,
+    old: &Config,
+    new: &Config,
+) -> anyhow::Result<(Speaker, anyhow::Result<()>)> {
+    let _ = speaker.commands.send(Command::Shutdown(6)).await;
+    if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
+        warn!("the old BGP session did not stop within 5 s; it was aborted");
+    }
+    match start_speaker(new, false).await {
+        Ok(speaker) => Ok((speaker, Ok(()))),
+        Err(error) => Ok((start_speaker(old, false).await?, Err(error))),
+    }
 }
 
 fn session_changed(old: &Config, new: &Config) -> bool {
