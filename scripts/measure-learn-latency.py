@@ -19,9 +19,9 @@ usage: sudo scripts/measure-learn-latency.py [ROUNDS]   (default 200)
 Needs the release agent binary (scripts/demo.sh builds it) and root.
 """
 
+import math
 import os
 import re
-import statistics
 import subprocess
 import sys
 import threading
@@ -155,9 +155,9 @@ def watch_fdb(proc, seen):
 
 
 def percentile(values, p):
+    """Nearest-rank percentile: the smallest value with p% of all at or below it."""
     ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[k]
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def main():
@@ -229,7 +229,7 @@ def main():
         for leaf, values in lat.items():
             if not values:
                 continue
-            row = [statistics.median(values), percentile(values, 90),
+            row = [percentile(values, 50), percentile(values, 90),
                    percentile(values, 99), max(values)]
             print(f"| {leaf} | " + " | ".join(f"{v:.1f}" for v in row) + " |")
         return 1 if lost else 0

@@ -250,7 +250,7 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
         Event::Established { peer_id, hold_time } => {
             bgp_state["peer-id"] = peer_id.to_string().into();
             bgp_state["hold-time"] = (*hold_time).into();
-            bgp_state["established-at"] = humantime_now().into();
+            bgp_state["established-at-unix-secs"] = unix_secs_now().into();
             Some(Input::Session { up: true })
         }
         Event::Down { reason } => {
@@ -267,9 +267,8 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
     }
 }
 
-fn humantime_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    format!("{secs}")
+fn unix_secs_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// A received route reduced to what the core needs; `None` for route types

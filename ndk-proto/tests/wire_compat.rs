@@ -129,9 +129,9 @@ fn compare(ours: &Index, official: &Index) -> (Vec<String>, BTreeMap<&'static st
                 problems.push(format!("{name}: ours `{a}`, official `{b}`"));
             }
         }
-        // A oneof we define must not be missing members of the same oneof
-        // that we also define elsewhere; members we leave out are fine (prost
-        // skips unknown fields), but a oneof's name must match.
+        // Oneof members we leave out are fine (prost skips unknown fields);
+        // the ones we define carry their oneof's name in the field check
+        // above, and every oneof we declare must exist.
         for oneof in &message.oneof_decl {
             if !theirs.oneof_decl.iter().any(|o| o.name() == oneof.name()) {
                 problems.push(format!("{name}: oneof {} does not exist", oneof.name()));
