@@ -378,7 +378,9 @@ fn snooper_thread(
     };
     let Some(ring) = snooper.take_events() else { return };
     let forward = learned.clone();
-    runtime.spawn(async move {
+    // The reader task ends with this thread (a reload that restarts the
+    // snooper, or shutdown); otherwise it would wait on a dead ring buffer.
+    let _reader = AbortOnDrop(runtime.spawn(async move {
         let Ok(mut reader) = arp_snoop::EventReader::new(ring) else { return };
         while let Ok(events) = reader.recv().await {
             for event in events {
@@ -394,7 +396,7 @@ fn snooper_thread(
                 }
             }
         }
-    });
+    }));
     loop {
         let interfaces = match snooper.refresh() {
             Ok(status) => status
@@ -430,6 +432,15 @@ fn snooper_thread(
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
