@@ -65,7 +65,9 @@ pub enum Status {
     },
     /// It sits behind a native EVPN VTEP now.
     InEvpn {
-        /// That VTEP.
+        /// That VTEP (named apart from the entry's own `vtep`, which this
+        /// is flattened next to).
+        #[serde(rename = "evpn-vtep")]
         vtep: IpAddr,
     },
     /// Moved too often: not advertised until the hold time ends.
@@ -229,9 +231,39 @@ impl Core {
                     .iter()
                     .map(|(mac, entry)| (mac.to_string(), serde_json::to_value(entry).unwrap_or_default()))
                     .collect();
+                // One view per VTEP we may speak for: where it comes from,
+                // whether its RT-3 is wanted now, how many MACs sit behind it.
+                let mut vteps = serde_json::Map::new();
+                let configured_ips = self
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.mac_vrfs.get(name))
+                    .map(|v| v.static_vteps.keys().copied().collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let origins = configured_ips
+                    .iter()
+                    .map(|ip| (*ip, "configured", None))
+                    .chain(vrf.discovered.iter().map(|(ip, seen)| (*ip, "discovered", Some(*seen))));
+                let mut per_vtep: HashMap<Ipv4Addr, usize> = HashMap::new();
+                for entry in vrf.macs.values() {
+                    *per_vtep.entry(entry.vtep).or_default() += 1;
+                }
+                for (ip, origin, last_seen_ms) in origins {
+                    let macs = per_vtep.get(&ip).copied().unwrap_or(0);
+                    let mut view = serde_json::json!({
+                        "origin": origin,
+                        "rt3-advertised": self.speaks_for(name, ip).is_some(),
+                        "macs": macs,
+                    });
+                    if let Some(seen) = last_seen_ms {
+                        view["last-seen-ms"] = seen.into();
+                    }
+                    vteps.entry(ip.to_string()).or_insert(view);
+                }
                 let value = serde_json::json!({
                     "configured-vteps": configured,
                     "discovered-vteps": vrf.discovered.keys().map(ToString::to_string).collect::<Vec<_>>(),
+                    "vteps": vteps,
                     "macs": macs,
                 });
                 (name.clone(), value)
