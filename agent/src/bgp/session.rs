@@ -143,6 +143,13 @@ pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
     if let Some(password) = &config.md5_password {
         md5::check_password(password).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
+    if let Some(source) = config.source {
+        // A source address that is not ours would only show up as connect
+        // errors, one per retry; say it once, up front.
+        std::net::UdpSocket::bind((source, 0)).map_err(|e| {
+            io::Error::new(e.kind(), format!("source address {source} is not usable on this host: {e}"))
+        })?;
+    }
     let listener = match config.listen {
         Some(addr) => Some(listen(addr, config.peer.ip(), config.md5_password.as_deref())?),
         None => None,
