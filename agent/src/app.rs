@@ -4,14 +4,19 @@
 //! ```text
 //!   snooper thread ──Learned (bounded 4096)──┐          ┌──► speaker: Announce / Withdraw
 //!   (owns the eBPF maps; refreshes           │          │
-//!    attachments every 2 s) ◄──IgnoreVteps───┤   core   │
+//!    attachments every 2 s) ◄──IgnoreVteps───┤  agent   │
 //!   speaker events ──Route/Withdrawn/Up/Down─►│   task   ├──► snooper thread: ignore set
-//!   tick (1 s), SIGHUP (reload), SIGTERM ────►│ (owns    ├──► log: notices
-//!   HTTP /state, /metrics ──request/reply────►│  Core)   └──► HTTP: state snapshot
+//!   tick (1 s), SIGHUP (YAML reload), SIGTERM►│ (owns    ├──► log: notices
+//!   NDK client task ──Configure / State──────►│  Core)   └──► replies: verdicts, state
+//!   HTTP /state, /metrics ──State────────────►│
 //! ```
 //!
-//! SIGTERM stops without withdrawing: the session just closes, so a
-//! graceful-restart helper keeps our routes until we are back.
+//! The configuration comes from a YAML file (standalone) or from SR Linux
+//! commits through the NDK client ([`crate::ndk::client`]); either way it
+//! is one validated [`Config`] applied as one transaction by
+//! [`Agent::configure`]. SIGTERM stops without withdrawing: the session
+//! just closes, so a graceful-restart helper keeps our routes until we are
+//! back.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -26,7 +31,7 @@ use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpListener,
     signal::unix::{SignalKind, signal},
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
 };
 use tracing::{error, info, warn};
 
@@ -41,15 +46,43 @@ use crate::{
         Core,
         msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
     },
+    ndk::client::{self as ndk_client, NdkOptions},
 };
+
+/// Where the configuration comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A YAML file, reloaded on SIGHUP (standalone mode).
+    Yaml(PathBuf),
+    /// SR Linux commits through the NDK (the agent starts unconfigured).
+    Ndk(NdkOptions),
+}
 
 /// How the agent was started.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The YAML configuration file (standalone mode).
-    pub config: PathBuf,
+    /// Where the configuration comes from.
+    pub source: Source,
     /// Serve state as JSON (`/state`) and Prometheus text (`/metrics`).
     pub http: Option<SocketAddr>,
+}
+
+/// What other tasks ask of the agent task.
+#[derive(Debug)]
+pub enum Request {
+    /// A snapshot of the state (the `/state` JSON).
+    State(oneshot::Sender<serde_json::Value>),
+    /// Run with this configuration (`None`: unconfigured, advertise
+    /// nothing). The reply is the verdict: `Err` says why it was refused,
+    /// and then the running configuration stays.
+    Configure {
+        /// The new configuration.
+        config: Option<Box<Config>>,
+        /// The verdict.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// The NDK connection's status, for state.
+    NdkStatus(String),
 }
 
 /// Loads and validates a YAML configuration file.
@@ -63,83 +96,219 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let config = load_config(&options.config)?;
-    let started = Instant::now();
-    let mut core = Core::new();
-    let mut speaker = start_speaker(&config, true).await?;
     let (learned_tx, mut learned_rx) = mpsc::channel::<Learned>(4096);
     let (snoop_tx, mut snoop_rx) = mpsc::channel::<serde_json::Value>(8);
-    let mut snooper = SnooperThread::start(&config, learned_tx.clone(), snoop_tx.clone());
-    let (state_tx, mut state_rx) = mpsc::channel::<oneshot::Sender<serde_json::Value>>(16);
+    let mut agent = Agent::new(learned_tx, snoop_tx);
+    let (request_tx, mut request_rx) = mpsc::channel::<Request>(16);
     if let Some(addr) = options.http {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         info!(%addr, "serving state over HTTP");
-        tokio::spawn(serve_http(listener, state_tx));
+        tokio::spawn(serve_http(listener, request_tx.clone()));
     }
+    let (stop_ndk, stop_rx) = watch::channel(false);
+    let mut ndk_task = None;
+    match &options.source {
+        Source::Yaml(path) => {
+            agent.config_source = path.display().to_string();
+            agent.configure(Some(load_config(path)?)).await?;
+            info!(path = %path.display(), "running");
+        }
+        Source::Ndk(ndk) => {
+            agent.config_source = format!("ndk {}", ndk.address);
+            agent.ndk_state = Some("connecting".into());
+            info!(address = %ndk.address, agent_name = %ndk.agent_name, "running; configuration from SR Linux");
+            ndk_task = Some(tokio::spawn(ndk_client::run(ndk.clone(), request_tx.clone(), stop_rx)));
+        }
+    }
+    drop(request_tx);
     let mut hangup = signal(SignalKind::hangup())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut config = config;
-    let mut bgp_state = serde_json::json!({"state": "idle"});
-    let mut snoop_state = serde_json::json!({});
-    let now = |started: Instant| u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-
-    apply(&mut core, now(started), Input::Config(Box::new(config.clone())), &speaker, &snooper).await;
-    info!(path = %options.config.display(), "running");
     loop {
         tokio::select! {
-            Some(learned) = learned_rx.recv() => {
-                apply(&mut core, now(started), Input::Learned(learned), &speaker, &snooper).await;
-            }
-            Some(event) = speaker.events.recv() => {
-                if let Some(input) = speaker_input(&event, &mut bgp_state) {
-                    apply(&mut core, now(started), input, &speaker, &snooper).await;
+            Some(learned) = learned_rx.recv() => agent.input(Input::Learned(learned)).await,
+            Some(event) = next_event(agent.speaker.as_mut()) => {
+                if let Some(input) = speaker_input(&event, &mut agent.bgp_state) {
+                    agent.input(input).await;
                 }
             }
-            Some(state) = snoop_rx.recv() => snoop_state = state,
-            _ = tick.tick() => apply(&mut core, now(started), Input::Tick, &speaker, &snooper).await,
-            Some(reply) = state_rx.recv() => {
-                let _ = reply.send(serde_json::json!({
-                    "config-file": options.config.display().to_string(),
-                    "uptime-secs": started.elapsed().as_secs(),
-                    "bgp": bgp_state,
-                    "snooper": snoop_state,
-                    "proxy": core.state(),
-                }));
-            }
-            _ = hangup.recv() => match load_config(&options.config) {
-                Ok(new) => {
-                    if session_changed(&config, &new) {
-                        info!("BGP session settings changed: restarting the session");
-                        let routes: Vec<_> = core.advertised().values().cloned().collect();
-                        let started;
-                        (speaker, started) = restart_speaker(speaker, &config, &new).await?;
-                        let _ = speaker.commands.send(Command::Replace(routes)).await;
-                        if let Err(error) = started {
-                            error!("SIGHUP: {error:#}; keeping the running configuration");
-                            continue;
-                        }
-                    }
-                    info!("SIGHUP: configuration reloaded");
-                    if learning_changed(&config, &new) {
-                        info!("learning settings changed: restarting the snooper");
-                        snooper = SnooperThread::start(&new, learned_tx.clone(), snoop_tx.clone());
-                    }
-                    config = new;
-                    apply(&mut core, now(started), Input::Config(Box::new(config.clone())), &speaker, &snooper).await;
+            Some(state) = snoop_rx.recv() => agent.snoop_state = state,
+            _ = tick.tick() => agent.input(Input::Tick).await,
+            Some(request) = request_rx.recv() => match request {
+                Request::State(reply) => {
+                    let _ = reply.send(agent.state());
                 }
-                // The previous configuration stays in force.
-                Err(error) => error!("SIGHUP: {error:#}; keeping the running configuration"),
+                Request::Configure { config, reply } => {
+                    let verdict = agent.configure(config.map(|c| *c)).await.map_err(|e| format!("{e:#}"));
+                    let _ = reply.send(verdict);
+                }
+                Request::NdkStatus(text) => agent.ndk_state = Some(text.into()),
+            },
+            _ = hangup.recv() => match &options.source {
+                Source::Yaml(path) => match load_config(path) {
+                    Ok(new) => match agent.configure(Some(new)).await {
+                        Ok(()) => info!("SIGHUP: configuration reloaded"),
+                        Err(error) => error!("SIGHUP: {error:#}; keeping the running configuration"),
+                    },
+                    // The previous configuration stays in force.
+                    Err(error) => error!("SIGHUP: {error:#}; keeping the running configuration"),
+                },
+                Source::Ndk(_) => info!("SIGHUP: the configuration comes from SR Linux commits; nothing to reload"),
             },
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
     info!("stopping; routes stay with the peer's graceful restart");
-    drop(speaker);
-    drop(snooper);
+    if let Some(task) = ndk_task {
+        let _ = stop_ndk.send(true);
+        // The client may be waiting on us: answer what is queued while it
+        // removes its state and unregisters.
+        let mut task = task;
+        let deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut task => break,
+                Some(request) = request_rx.recv() => match request {
+                    Request::State(reply) => { let _ = reply.send(agent.state()); }
+                    Request::Configure { reply, .. } => { let _ = reply.send(Err("the agent is stopping".into())); }
+                    Request::NdkStatus(_) => {}
+                },
+                () = &mut deadline => {
+                    warn!("the NDK client did not finish within 5 s");
+                    break;
+                }
+            }
+        }
+    }
+    drop(agent);
     Ok(())
+}
+
+/// The next speaker event, or never without a speaker.
+async fn next_event(speaker: Option<&mut Speaker>) -> Option<Event> {
+    match speaker {
+        Some(speaker) => speaker.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the agent task owns.
+struct Agent {
+    started: Instant,
+    started_unix_ms: u64,
+    core: Core,
+    config: Option<Config>,
+    speaker: Option<Speaker>,
+    snooper: SnooperThread,
+    learned_tx: mpsc::Sender<Learned>,
+    snoop_tx: mpsc::Sender<serde_json::Value>,
+    config_source: String,
+    bgp_state: serde_json::Value,
+    snoop_state: serde_json::Value,
+    ndk_state: Option<serde_json::Value>,
+}
+
+impl Agent {
+    fn new(learned_tx: mpsc::Sender<Learned>, snoop_tx: mpsc::Sender<serde_json::Value>) -> Self {
+        Self {
+            started: Instant::now(),
+            started_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            core: Core::new(),
+            config: None,
+            speaker: None,
+            snooper: SnooperThread { commands: None },
+            learned_tx,
+            snoop_tx,
+            config_source: String::new(),
+            bgp_state: serde_json::json!({"state": "idle"}),
+            snoop_state: serde_json::json!({"status": "off"}),
+            ndk_state: None,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Feeds the core and carries out its outputs.
+    async fn input(&mut self, input: Input) {
+        let now = self.now();
+        apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
+    }
+
+    /// Applies a new configuration as one transaction. On error nothing
+    /// changed: the running configuration and session stay.
+    async fn configure(&mut self, new: Option<Config>) -> anyhow::Result<()> {
+        let Some(new) = new else {
+            self.unconfigure().await;
+            return Ok(());
+        };
+        match (self.speaker.take(), &self.config) {
+            (None, _) => {
+                self.speaker = Some(start_speaker(&new, true).await?);
+            }
+            (Some(speaker), Some(old)) if session_changed(old, &new) => {
+                info!("BGP session settings changed: restarting the session");
+                let routes: Vec<_> = self.core.advertised().values().cloned().collect();
+                let (speaker, started) = restart_speaker(speaker, old, &new).await?;
+                let _ = speaker.commands.send(Command::Replace(routes)).await;
+                self.speaker = Some(speaker);
+                started?;
+            }
+            (speaker, _) => self.speaker = speaker,
+        }
+        if self.config.as_ref().is_none_or(|old| learning_changed(old, &new)) {
+            if self.config.is_some() {
+                info!("learning settings changed: restarting the snooper");
+            }
+            self.snooper = SnooperThread::start(&new, self.learned_tx.clone(), self.snoop_tx.clone());
+        }
+        self.config = Some(new.clone());
+        self.input(Input::Config(Box::new(new))).await;
+        Ok(())
+    }
+
+    /// The agent's configuration was removed: withdraw everything, then
+    /// close the session (with a NOTIFICATION, so that no graceful-restart
+    /// helper keeps anything) and stop learning.
+    async fn unconfigure(&mut self) {
+        let Some(mut config) = self.config.take() else { return };
+        info!("configuration removed: withdrawing every route and closing the session");
+        config.enabled = false;
+        self.input(Input::Config(Box::new(config))).await;
+        if let Some(speaker) = self.speaker.take() {
+            // Administrative shutdown, after the withdrawals queued above.
+            let _ = speaker.commands.send(Command::Shutdown(2)).await;
+            if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
+                warn!("the BGP session did not stop within 5 s; it was aborted");
+            }
+        }
+        self.core = Core::new();
+        self.snooper = SnooperThread { commands: None };
+        self.bgp_state = serde_json::json!({"state": "idle"});
+        self.snoop_state = serde_json::json!({"status": "off"});
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let mut state = serde_json::json!({
+            "config-source": self.config_source,
+            "configured": self.config.is_some(),
+            "uptime-secs": self.started.elapsed().as_secs(),
+            "started-at-unix-ms": self.started_unix_ms,
+            "bgp": self.bgp_state,
+            "snooper": self.snoop_state,
+            "proxy": self.core.state(),
+        });
+        if let Some(ndk) = &self.ndk_state {
+            state["ndk"] = ndk.clone();
+        }
+        state
+    }
 }
 
 async fn start_speaker(config: &Config, restarting: bool) -> anyhow::Result<Speaker> {
@@ -219,7 +388,7 @@ fn learning_changed(old: &Config, new: &Config) -> bool {
 }
 
 /// Feeds the core and carries out its outputs.
-async fn apply(core: &mut Core, now: u64, input: Input, speaker: &Speaker, snooper: &SnooperThread) {
+async fn apply(core: &mut Core, now: u64, input: Input, speaker: Option<&Speaker>, snooper: &SnooperThread) {
     let mut announce = Vec::new();
     let mut withdraw = Vec::new();
     for output in core.process(now, input) {
@@ -232,6 +401,8 @@ async fn apply(core: &mut Core, now: u64, input: Input, speaker: &Speaker, snoop
             }
         }
     }
+    // Without a speaker the agent is unconfigured: nothing to tell.
+    let Some(speaker) = speaker else { return };
     if !withdraw.is_empty() {
         let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
     }
@@ -445,7 +616,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// A minimal HTTP/1.1 responder: GET /state (JSON) and /metrics (Prometheus).
-async fn serve_http(listener: TcpListener, state: mpsc::Sender<oneshot::Sender<serde_json::Value>>) {
+async fn serve_http(listener: TcpListener, state: mpsc::Sender<Request>) {
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let state = state.clone();
@@ -458,7 +629,7 @@ async fn serve_http(listener: TcpListener, state: mpsc::Sender<oneshot::Sender<s
             let first = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_owned();
             let path = first.split_whitespace().nth(1).unwrap_or("/");
             let (tx, rx) = oneshot::channel();
-            let snapshot = if state.send(tx).await.is_ok() { rx.await.ok() } else { None };
+            let snapshot = if state.send(Request::State(tx)).await.is_ok() { rx.await.ok() } else { None };
             let (status, kind, body) = match (path, snapshot) {
                 ("/state", Some(s)) => {
                     ("200 OK", "application/json", serde_json::to_string_pretty(&s).unwrap_or_default())

@@ -20,7 +20,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use static_vxlan_agent::app;
+use static_vxlan_agent::{app, ndk::client as ndk_client};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -40,11 +40,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run standalone with a YAML configuration (SIGHUP reloads it).
+    /// Run: standalone with a YAML configuration (SIGHUP reloads it), or on
+    /// SR Linux with the configuration from the NDK (--ndk).
     Run {
-        /// The configuration file.
-        #[arg(long, short)]
-        config: PathBuf,
+        /// The configuration file (standalone mode).
+        #[arg(long, short, required_unless_present = "ndk", conflicts_with = "ndk")]
+        config: Option<PathBuf>,
+        /// Take the configuration from SR Linux through the NDK and publish
+        /// state there.
+        #[arg(long)]
+        ndk: bool,
+        /// The NDK server: `unix:/path` or `host:port`.
+        #[arg(long, env = "NDK_ADDRESS", default_value = ndk_client::DEFAULT_ADDRESS)]
+        ndk_address: String,
+        /// The application name in the app-manager YAML (sent as `agent_name`).
+        #[arg(long, env = "NDK_AGENT_NAME", default_value = ndk_client::DEFAULT_AGENT_NAME)]
+        agent_name: String,
         /// Serve state on this address: GET /state (JSON), /metrics (Prometheus).
         #[arg(long, env = "SVA_HTTP")]
         http: Option<SocketAddr>,
@@ -75,11 +86,17 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Cmd::Run { config, http } => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(app::run(app::Options { config, http }))),
+        Cmd::Run { config, ndk: _, ndk_address, agent_name, http } => {
+            let source = match config {
+                Some(path) => app::Source::Yaml(path),
+                None => app::Source::Ndk(ndk_client::NdkOptions { address: ndk_address, agent_name }),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(app::run(app::Options { source, http })))
+        }
         Cmd::Show { http, json } => show(http, json),
         Cmd::CheckConfig { config } => {
             app::load_config(&config).map(|_| println!("{}: valid", config.display()))

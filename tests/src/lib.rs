@@ -6,6 +6,7 @@
 //! in parallel and leftovers from a killed run never collide.
 #![forbid(unsafe_code)]
 
+pub mod fake_ndk;
 pub mod peers;
 
 use std::{

@@ -45,6 +45,7 @@ const INTEGER_LEAVES: &[&str] = &[
     "hold-secs",
     "evi",
     "vni",
+    "vxlan-port",
 ];
 
 /// What a notification does to its node.
@@ -119,10 +120,32 @@ struct Tree {
     static_vteps: BTreeMap<(String, String, String), Node>,
 }
 
+/// A configured node as SR Linux delivered it: where it is and what it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningNode {
+    /// Its `js_path_with_keys`, which is also its telemetry key.
+    pub js_path_with_keys: String,
+    /// Its leaves, as received.
+    pub leaves: Map<String, Value>,
+}
+
+/// Our configured nodes, for publishing state next to them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunningNodes {
+    /// The agent container in the default network-instance.
+    pub agent: Option<RunningNode>,
+    /// Each mac-vrf's container, by network-instance name.
+    pub mac_vrfs: BTreeMap<String, RunningNode>,
+}
+
 /// Buffers a commit's notifications and decides on it at `.commit.end`.
 #[derive(Debug, Default)]
 pub struct CommitAssembler {
     running: Tree,
+    /// The running tree before the last applied commit, for [`revert`].
+    ///
+    /// [`revert`]: CommitAssembler::revert
+    previous: Option<Tree>,
     /// The commit being received: the running tree with its changes so far.
     pending: Option<Tree>,
     /// Notifications of this commit that could not be applied to the tree.
@@ -134,6 +157,26 @@ impl CommitAssembler {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The running configuration's nodes.
+    #[must_use]
+    pub fn running_nodes(&self) -> RunningNodes {
+        let node =
+            |(path, leaves): &Node| RunningNode { js_path_with_keys: path.clone(), leaves: leaves.clone() };
+        RunningNodes {
+            agent: self.running.agent.get("default").map(node),
+            mac_vrfs: self.running.mac_vrfs.iter().map(|((ni, _), n)| (ni.clone(), node(n))).collect(),
+        }
+    }
+
+    /// Undoes the last applied commit: the agent could not carry it out
+    /// (e.g. the BGP session could not start), so it is refused after all
+    /// and the running tree goes back to match the running configuration.
+    pub fn revert(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            self.running = previous;
+        }
     }
 
     /// Takes one notification; returns the outcome when it ends a commit.
@@ -157,7 +200,9 @@ impl CommitAssembler {
             if commit_seq == 0 {
                 return Outcome::Nothing;
             }
-            // A commit that changed nothing of ours still gets an answer.
+            // A commit that changed nothing of ours still gets an answer;
+            // there is nothing to revert.
+            self.previous = None;
             return match self.running.to_config() {
                 Ok(config) => Outcome::Apply { commit_seq, config: config.map(Box::new) },
                 Err(errors) => Outcome::Reject { commit_seq, errors },
@@ -167,7 +212,7 @@ impl CommitAssembler {
         if errors.is_empty() {
             match tree.to_config() {
                 Ok(config) => {
-                    self.running = tree;
+                    self.previous = Some(std::mem::replace(&mut self.running, tree));
                     return Outcome::Apply { commit_seq, config: config.map(Box::new) };
                 }
                 Err(found) => errors = found,
@@ -392,6 +437,9 @@ fn normalize_integers(map: &mut Map<String, Value>) {
 /// SR Linux omits leaves left at their YANG default; where our model has
 /// no serde default for them (inside containers), fill them in here.
 fn fill_yang_defaults(agent: &mut Map<String, Value>) {
+    // On SR Linux the physical ports live in srbase; standalone has no
+    // such default (the YAML says where, or the agent's own namespace).
+    agent.entry("learning-netns").or_insert(Value::from("srbase"));
     if let Some(Value::Object(auto)) = agent.get_mut("auto-discover") {
         auto.entry("max-vteps").or_insert(Value::from(64));
         auto.entry("allowed-prefixes").or_insert(Value::Array(Vec::new()));

@@ -1,0 +1,331 @@
+//! The agent's state as NDK telemetry, without I/O: the state snapshot goes
+//! in, one JSON object per YANG node comes out ([`render`]), and
+//! [`Published`] turns each new rendering into the updates and deletes
+//! that bring the NDK's copy up to date.
+//!
+//! Keys follow the form SR Linux itself uses in `js_path_with_keys`
+//! (`.network_instance{.name=="default"}.protocols.static_vxlan_agent`),
+//! so a configured node's state is published under the very key its
+//! configuration arrived with. An update replaces what was published at
+//! its key, so each object carries the node's configuration leaves too (the
+//! state datastore shows config and state together). List entries (MACs,
+//! VTEPs, snooped interfaces) are keys of their own: a learned MAC changes
+//! one small object, not the whole mac-vrf.
+
+use std::{collections::BTreeMap, net::IpAddr};
+
+use serde_json::{Map, Value, json};
+
+use super::commit::{RunningNode, RunningNodes};
+
+/// One telemetry key and its JSON object, as text ready to send.
+pub type Entries = BTreeMap<String, String>;
+
+/// Where the agent container's state goes when SR Linux did not tell us
+/// (no `js_path_with_keys` yet).
+pub const DEFAULT_AGENT_KEY: &str = ".network_instance{.name==\"default\"}.protocols.static_vxlan_agent";
+
+/// A list entry's key: `<parent>.<list>{.<leaf>=="<value>"}`.
+#[must_use]
+pub fn list_key(parent: &str, list: &str, leaf: &str, value: &str) -> String {
+    let value = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{parent}.{list}{{.{leaf}==\"{value}\"}}")
+}
+
+/// BFD liveness of static VTEPs, from the NDK's BFD session notifications.
+pub type Liveness = BTreeMap<IpAddr, String>;
+
+/// Renders the agent's state snapshot (the JSON served at `/state`) as
+/// telemetry entries for the configured nodes. Without the agent
+/// container there is nothing to publish.
+#[must_use]
+pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entries {
+    let mut entries = Entries::new();
+    let Some(agent) = &nodes.agent else { return entries };
+    let agent_key = key_of(agent, DEFAULT_AGENT_KEY);
+    let proxy = &state["proxy"];
+    let bgp = &state["bgp"];
+    let started_ms = state["started-at-unix-ms"].as_u64().unwrap_or(0);
+    // Core times are milliseconds since the agent started; state shows
+    // wall-clock Unix seconds, which do not change from one rendering to
+    // the next (so nothing is republished needlessly).
+    let unix_secs = |ms: &Value| ms.as_u64().map(|ms| (started_ms + ms) / 1000);
+
+    let enabled = agent.leaves.get("admin-state").and_then(Value::as_str) != Some("disable");
+    let established = bgp["state"] == "established";
+    let (oper_state, oper_reason) = if !enabled {
+        ("down", "admin-state is disable".to_owned())
+    } else if !established {
+        let mut reason = format!("BGP session {}", bgp["state"].as_str().unwrap_or("idle"));
+        if let Some(why) = bgp["last-down-reason"].as_str() {
+            reason.push_str(": ");
+            reason.push_str(why);
+        }
+        ("down", reason)
+    } else {
+        ("up", String::new())
+    };
+    let mut bgp_state = json!({
+        "state": bgp["state"].as_str().unwrap_or("idle"),
+        "advertised-routes": proxy["advertised-routes"].as_u64().unwrap_or(0),
+    });
+    for (from, to) in [("peer-id", "peer-id"), ("last-down-reason", "last-down-reason")] {
+        if let Some(text) = bgp[from].as_str() {
+            bgp_state[to] = text.into();
+        }
+    }
+    if let Some(at) = bgp["established-at-unix-secs"].as_u64() {
+        bgp_state["established-at"] = at.into();
+    }
+    let snooper = &state["snooper"];
+    let mut snooper_state = Map::new();
+    snooper_state.insert("status".into(), snooper["status"].as_str().unwrap_or("off").into());
+    if let Some(error) = snooper["error"].as_str() {
+        snooper_state.insert("error".into(), error.into());
+    }
+    for (name, value) in snooper["counters"].as_object().into_iter().flatten() {
+        snooper_state.insert(name.clone(), value.clone());
+    }
+    let mut agent_state = agent.leaves.clone();
+    agent_state.extend([
+        ("oper-state".to_owned(), oper_state.into()),
+        ("oper-reason".to_owned(), oper_reason.into()),
+        ("bgp".to_owned(), bgp_state),
+        (
+            "evpn-vteps".to_owned(),
+            proxy["evpn-vteps"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).into(),
+        ),
+        ("counters".to_owned(), proxy["counters"].clone()),
+        ("snooper".to_owned(), Value::Object(snooper_state)),
+    ]);
+    agent_state.retain(|_, v| !v.is_null());
+    entries.insert(agent_key.clone(), Value::Object(agent_state).to_string());
+    for (name, status) in snooper["interfaces"].as_object().into_iter().flatten() {
+        let object = json!({"name": name, "status": status.as_str().unwrap_or_default()});
+        entries.insert(list_key(&agent_key, "snooped_interface", "name", name), object.to_string());
+    }
+
+    for (ni, node) in &nodes.mac_vrfs {
+        let vrf = &proxy["mac-vrfs"][ni.as_str()];
+        let vrf_key = node.js_path_with_keys.clone();
+        if vrf_key.is_empty() {
+            continue;
+        }
+        let macs = vrf["macs"].as_object();
+        let vrf_enabled = node.leaves.get("admin-state").and_then(Value::as_str) != Some("disable");
+        let mut vrf_state = node.leaves.clone();
+        vrf_state.insert(
+            "oper-state".into(),
+            if enabled && vrf_enabled && established { "up" } else { "down" }.into(),
+        );
+        vrf_state.insert("mac-count".into(), macs.map_or(0, Map::len).into());
+        entries.insert(vrf_key.clone(), Value::Object(vrf_state).to_string());
+        for (ip, view) in vrf["vteps"].as_object().into_iter().flatten() {
+            let mut object = json!({
+                "address": ip,
+                "origin": view["origin"],
+                "rt3-advertised": view["rt3-advertised"],
+                "mac-count": view["macs"],
+            });
+            if let Some(seen) = unix_secs(&view["last-seen-ms"]) {
+                object["last-seen"] = seen.into();
+            }
+            let live = ip.parse::<IpAddr>().ok().and_then(|ip| liveness.get(&ip));
+            object["liveness"] = live.map_or("unknown", String::as_str).into();
+            entries.insert(list_key(&vrf_key, "vtep", "address", ip), object.to_string());
+        }
+        for (mac, entry) in macs.into_iter().flatten() {
+            let mut object = json!({
+                "address": mac,
+                "vtep": entry["vtep"],
+                "source": entry["source"],
+                "ip": entry["ips"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+                "sequence": entry["sequence"],
+                "status": entry["status"],
+            });
+            if let Some(seen) = unix_secs(&entry["last-seen-ms"]) {
+                object["last-seen"] = seen.into();
+            }
+            if let Some(by) = entry["by"].as_str().or_else(|| entry["evpn-vtep"].as_str()) {
+                object["superseded-by"] = by.into();
+            }
+            if let Some(until) = unix_secs(&entry["until-ms"]) {
+                object["frozen-until"] = until.into();
+            }
+            entries.insert(list_key(&vrf_key, "mac", "address", mac), object.to_string());
+        }
+    }
+    entries
+}
+
+fn key_of(node: &RunningNode, fallback: &str) -> String {
+    if node.js_path_with_keys.is_empty() { fallback.to_owned() } else { node.js_path_with_keys.clone() }
+}
+
+/// What the NDK holds of ours, to send only differences.
+#[derive(Debug, Default)]
+pub struct Published {
+    entries: Entries,
+}
+
+/// The calls that bring the NDK's copy up to date.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// Keys to add or replace, with their JSON.
+    pub updates: Vec<(String, String)>,
+    /// Keys to remove.
+    pub deletes: Vec<String>,
+}
+
+impl Delta {
+    /// True if nothing needs sending.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty() && self.deletes.is_empty()
+    }
+}
+
+impl Published {
+    /// The difference between what was published and `desired`. The NDK
+    /// is assumed to hold `desired` afterwards; if sending fails, call
+    /// [`Published::forget`] so that the next round sends everything.
+    pub fn diff(&mut self, desired: Entries) -> Delta {
+        let mut delta = Delta::default();
+        for (key, json) in &desired {
+            if self.entries.get(key) != Some(json) {
+                delta.updates.push((key.clone(), json.clone()));
+            }
+        }
+        for key in self.entries.keys() {
+            if !desired.contains_key(key) {
+                delta.deletes.push(key.clone());
+            }
+        }
+        self.entries = desired;
+        delta
+    }
+
+    /// Forgets what was published: after a failed send, or when the NDK
+    /// server restarted and holds nothing of ours.
+    pub fn forget(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Every key published, to remove them all on shutdown.
+    #[must_use]
+    pub fn keys(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> RunningNodes {
+        let leaves = |v: Value| v.as_object().cloned().unwrap_or_default();
+        RunningNodes {
+            agent: Some(RunningNode {
+                js_path_with_keys: DEFAULT_AGENT_KEY.into(),
+                leaves: leaves(json!({"admin-state": "enable", "source-address": "10.0.0.1", "local-as": 65000})),
+            }),
+            mac_vrfs: BTreeMap::from([(
+                "blue".to_owned(),
+                RunningNode {
+                    js_path_with_keys:
+                        ".network_instance{.name==\"blue\"}.protocols.bgp_evpn.bgp_instance{.id==1}.static_vxlan_agent"
+                            .into(),
+                    leaves: leaves(json!({"evi": 100, "vni": 10100})),
+                },
+            )]),
+        }
+    }
+
+    fn state(bgp: &str) -> Value {
+        json!({
+            "started-at-unix-ms": 1_700_000_000_000_u64,
+            "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64},
+            "snooper": {"status": "running", "interfaces": {"e1-1": "attached (ifindex 7)"}, "counters": {"arp": 3}},
+            "proxy": {
+                "advertised-routes": 3,
+                "evpn-vteps": {"10.0.0.2": {"routes": 4}},
+                "counters": {"learned-events": 5},
+                "mac-vrfs": {"blue": {
+                    "vteps": {"192.0.2.1": {"origin": "configured", "rt3-advertised": true, "macs": 1}},
+                    "macs": {"02:00:00:00:00:01": {
+                        "vtep": "192.0.2.1", "source": "learned", "ips": {"10.1.0.1": 1000},
+                        "last-seen-ms": 2500, "sequence": 1, "status": "active"
+                    }}
+                }}
+            }
+        })
+    }
+
+    #[test]
+    fn every_node_gets_its_own_key_with_config_and_state_leaves() {
+        let liveness = Liveness::from([("192.0.2.1".parse().unwrap(), "up".to_owned())]);
+        let entries = render(&state("established"), &nodes(), &liveness);
+        let parse = |k: &str| -> Value { serde_json::from_str(&entries[k]).unwrap() };
+        let agent = parse(DEFAULT_AGENT_KEY);
+        assert_eq!(agent["source-address"], "10.0.0.1", "config leaves are echoed");
+        assert_eq!(agent["oper-state"], "up");
+        assert_eq!(agent["bgp"]["advertised-routes"], 3);
+        assert_eq!(agent["bgp"]["established-at"], 1_700_000_005_u64);
+        assert_eq!(agent["evpn-vteps"], json!(["10.0.0.2"]));
+        assert_eq!(agent["snooper"]["arp"], 3);
+        let vrf_key = &nodes().mac_vrfs["blue"].js_path_with_keys;
+        assert_eq!(parse(vrf_key)["mac-count"], 1);
+        let vtep = parse(&format!("{vrf_key}.vtep{{.address==\"192.0.2.1\"}}"));
+        assert_eq!(
+            vtep,
+            json!({"address": "192.0.2.1", "origin": "configured", "rt3-advertised": true, "mac-count": 1, "liveness": "up"})
+        );
+        let mac = parse(&format!("{vrf_key}.mac{{.address==\"02:00:00:00:00:01\"}}"));
+        assert_eq!(mac["ip"], json!(["10.1.0.1"]));
+        assert_eq!(mac["last-seen"], 1_700_000_002_u64, "Unix seconds, from the start time");
+        assert!(entries.contains_key(&format!("{DEFAULT_AGENT_KEY}.snooped_interface{{.name==\"e1-1\"}}")));
+        assert_eq!(entries.len(), 5);
+    }
+
+    #[test]
+    fn oper_state_says_why_it_is_down() {
+        let mut state = state("active");
+        state["bgp"]["last-down-reason"] = "hold timer expired".into();
+        let entries = render(&state, &nodes(), &Liveness::new());
+        let agent: Value = serde_json::from_str(&entries[DEFAULT_AGENT_KEY]).unwrap();
+        assert_eq!(agent["oper-state"], "down");
+        assert_eq!(agent["oper-reason"], "BGP session active: hold timer expired");
+        let mut nodes = nodes();
+        nodes.agent.as_mut().unwrap().leaves.insert("admin-state".into(), "disable".into());
+        let agent: Value =
+            serde_json::from_str(&render(&state, &nodes, &Liveness::new())[DEFAULT_AGENT_KEY]).unwrap();
+        assert_eq!(agent["oper-reason"], "admin-state is disable");
+    }
+
+    #[test]
+    fn without_the_agent_container_nothing_is_published() {
+        let nodes = RunningNodes { agent: None, ..nodes() };
+        assert!(render(&state("established"), &nodes, &Liveness::new()).is_empty());
+    }
+
+    #[test]
+    fn only_differences_are_sent() {
+        let mut published = Published::default();
+        let first = Entries::from([("a".into(), "1".into()), ("b".into(), "2".into())]);
+        assert_eq!(published.diff(first.clone()).updates.len(), 2);
+        assert!(published.diff(first).is_empty(), "nothing changed, nothing sent");
+        let second = Entries::from([("a".into(), "1".into()), ("c".into(), "3".into())]);
+        assert_eq!(
+            published.diff(second.clone()),
+            Delta { updates: vec![("c".into(), "3".into())], deletes: vec!["b".into()] }
+        );
+        published.forget();
+        assert_eq!(published.diff(second).updates.len(), 2, "after forget everything is sent again");
+        assert_eq!(published.keys(), vec!["a".to_owned(), "c".to_owned()]);
+    }
+
+    #[test]
+    fn list_keys_quote_their_values() {
+        assert_eq!(list_key(".x", "mac", "address", "a\"b"), ".x.mac{.address==\"a\\\"b\"}");
+    }
+}
