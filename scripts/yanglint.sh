@@ -9,6 +9,14 @@
 # "implemented": libyang then enables all of its features, as on a real box,
 # and the if-feature guarded nodes we augment next to exist. The Nokia models
 # themselves make libyang print warnings; only errors fail this check.
+#
+# Then the example configurations: yang/examples/*.json must validate as
+# config data against our module and the SR Linux models, and every
+# yang/examples/invalid/*.json must be rejected. For data, the features are
+# given one by one (-F) without bgp-backup-path-frr-vpn/-evpn: the
+# backup-paths leaves they enable carry a `must ". = false() or ..."` that
+# libyang evaluates differently from SR Linux and that fails for every
+# mac-vrf, whatever our data says.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +44,37 @@ for module in "$repo"/yang/*.yang; do
         status=1
     else
         echo "yanglint: ok ${module#"$repo"/}"
+    fi
+done
+
+all_features=$(grep -oP '^\s*feature \K[\w-]+' "$features" \
+    | grep -v -e '^bgp-backup-path-frr-vpn$' -e '^bgp-backup-path-frr-evpn$' | paste -sd, -)
+# Prints yanglint's errors for one data file; its exit status is yanglint's.
+validate() {
+    local out rc=0
+    out=$(yanglint "${search[@]}" -F "srl_nokia-features:$all_features" -t config "$features" \
+        "$repo"/yang/*.yang "$1" 2>&1) || rc=$?
+    grep -v -e '^libyang warn' -e '^libyang\[.\]: Previous warning' <<<"$out" || true
+    return "$rc"
+}
+for example in "$repo"/yang/examples/*.json; do
+    [ -e "$example" ] || continue
+    if out=$(validate "$example") && ! grep -q -e 'libyang err' -e 'YANGLINT\[E\]' <<<"$out"; then
+        echo "yanglint: ok ${example#"$repo"/}"
+    else
+        echo "yanglint: FAIL ${example#"$repo"/}"
+        echo "$out"
+        status=1
+    fi
+done
+for example in "$repo"/yang/examples/invalid/*.json; do
+    [ -e "$example" ] || continue
+    out=$(validate "$example" || true)
+    if grep -q -e 'libyang err' <<<"$out"; then
+        echo "yanglint: ok ${example#"$repo"/} is rejected: $(grep -m1 'libyang err' <<<"$out")"
+    else
+        echo "yanglint: FAIL ${example#"$repo"/} was accepted"
+        status=1
     fi
 done
 exit "$status"
