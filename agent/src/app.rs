@@ -46,7 +46,10 @@ use crate::{
         Core,
         msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
     },
-    ndk::client::{self as ndk_client, NdkOptions},
+    ndk::{
+        client::{self as ndk_client, NdkOptions},
+        telemetry,
+    },
 };
 
 /// Where the configuration comes from.
@@ -81,6 +84,9 @@ pub enum Request {
         /// The verdict.
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// The state as SR Linux shows it: one JSON object per YANG node, by
+    /// telemetry key (what the NDK client publishes).
+    Yang(oneshot::Sender<serde_json::Value>),
     /// The NDK connection's status, for state.
     NdkStatus(String),
 }
@@ -139,6 +145,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 Request::State(reply) => {
                     let _ = reply.send(agent.state());
                 }
+                Request::Yang(reply) => {
+                    let _ = reply.send(agent.yang());
+                }
                 Request::Configure { config, reply } => {
                     let verdict = agent.configure(config.map(|c| *c)).await.map_err(|e| format!("{e:#}"));
                     let _ = reply.send(verdict);
@@ -172,7 +181,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             tokio::select! {
                 _ = &mut task => break,
                 Some(request) = request_rx.recv() => match request {
-                    Request::State(reply) => { let _ = reply.send(agent.state()); }
+                    Request::State(reply) | Request::Yang(reply) => { let _ = reply.send(agent.state()); }
                     Request::Configure { reply, .. } => { let _ = reply.send(Err("the agent is stopping".into())); }
                     Request::NdkStatus(_) => {}
                 },
@@ -292,6 +301,16 @@ impl Agent {
         self.snooper = SnooperThread { commands: None };
         self.bgp_state = serde_json::json!({"state": "idle"});
         self.snoop_state = serde_json::json!({"status": "off"});
+    }
+
+    fn yang(&self) -> serde_json::Value {
+        let nodes = self.config.as_ref().map(telemetry::nodes_from_config).unwrap_or_default();
+        let entries = telemetry::render(&self.state(), &nodes, &telemetry::Liveness::new());
+        entries
+            .into_iter()
+            .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
     }
 
     fn state(&self) -> serde_json::Value {
@@ -629,14 +648,15 @@ async fn serve_http(listener: TcpListener, state: mpsc::Sender<Request>) {
             let first = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_owned();
             let path = first.split_whitespace().nth(1).unwrap_or("/");
             let (tx, rx) = oneshot::channel();
-            let snapshot = if state.send(Request::State(tx)).await.is_ok() { rx.await.ok() } else { None };
+            let request = if path == "/yang" { Request::Yang(tx) } else { Request::State(tx) };
+            let snapshot = if state.send(request).await.is_ok() { rx.await.ok() } else { None };
             let (status, kind, body) = match (path, snapshot) {
-                ("/state", Some(s)) => {
+                ("/state" | "/yang", Some(s)) => {
                     ("200 OK", "application/json", serde_json::to_string_pretty(&s).unwrap_or_default())
                 }
                 ("/metrics", Some(s)) => ("200 OK", "text/plain; version=0.0.4", metrics(&s)),
                 (_, None) => ("503 Service Unavailable", "text/plain", "the agent is stopping\n".to_owned()),
-                _ => ("404 Not Found", "text/plain", "try /state or /metrics\n".to_owned()),
+                _ => ("404 Not Found", "text/plain", "try /state, /yang or /metrics\n".to_owned()),
             };
             let response = format!(
                 "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",

@@ -55,6 +55,20 @@ fn show(http: &str) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
 }
 
+/// GET `path` from the agent's HTTP state server, as JSON.
+fn get(http: &str, path: &str) -> Result<serde_json::Value, String> {
+    use std::io::Write as _;
+    let addr: SocketAddr = http.parse().map_err(|e| format!("{e}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: agent\r\nconnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).map_err(|e| format!("{e}: {response}"))
+}
+
 fn hangup(agent: &Daemon) {
     let pid = agent.pid().expect("running").to_string();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
@@ -101,6 +115,12 @@ fn a_session_restart_on_sighup_takes_effect_or_is_refused_without_stopping_the_a
         wait_for("the previous listener", Duration::from_secs(10), || hold_time_offered(listen_port)),
         30
     );
+    // Standalone serves the state in the YANG shape SR Linux would show.
+    let yang = wait_for("/yang", Duration::from_secs(5), || get(&http, "/yang"));
+    let agent_node = &yang[".network_instance{.name==\"default\"}.protocols.static_vxlan_agent"];
+    assert_eq!(agent_node["source-address"], "127.0.0.1", "{yang}");
+    assert_eq!(agent_node["hold-time"], 30, "the running configuration: {yang}");
+    assert!(agent_node["oper-reason"].as_str().is_some_and(|r| r.starts_with("BGP session")), "{yang}");
     show(&http).unwrap_or_else(|e| {
         panic!("the agent is gone: {e}\n{}", fs::read_to_string(&log).unwrap_or_default())
     });

@@ -17,6 +17,7 @@ use std::{collections::BTreeMap, net::IpAddr};
 use serde_json::{Map, Value, json};
 
 use super::commit::{RunningNode, RunningNodes};
+use crate::config::model::Config;
 
 /// One telemetry key and its JSON object, as text ready to send.
 pub type Entries = BTreeMap<String, String>;
@@ -156,6 +157,47 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
         }
     }
     entries
+}
+
+/// The nodes SR Linux would hold for `config`, for rendering the same
+/// state without SR Linux (standalone `/yang`). Mac-vrfs sit under
+/// bgp-instance 1, as they do in every SR Linux configuration we know.
+#[must_use]
+pub fn nodes_from_config(config: &Config) -> RunningNodes {
+    fn leaves(value: Value, drop: &str) -> Map<String, Value> {
+        let mut map = match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        map.remove(drop);
+        if let Some(enabled) = map.remove("enabled") {
+            let state = if enabled == Value::Bool(false) { "disable" } else { "enable" };
+            map.insert("admin-state".into(), state.into());
+        }
+        map.retain(|_, v| !v.is_null());
+        map
+    }
+    RunningNodes {
+        agent: Some(RunningNode {
+            js_path_with_keys: DEFAULT_AGENT_KEY.to_owned(),
+            leaves: leaves(serde_json::to_value(config).unwrap_or_default(), "mac-vrfs"),
+        }),
+        mac_vrfs: config
+            .mac_vrfs
+            .iter()
+            .map(|(name, mac_vrf)| {
+                let key = format!(
+                    ".network_instance{{.name==\"{}\"}}.protocols.bgp_evpn.bgp_instance{{.id==1}}.static_vxlan_agent",
+                    name.replace('\\', "\\\\").replace('"', "\\\"")
+                );
+                let node = RunningNode {
+                    js_path_with_keys: key,
+                    leaves: leaves(serde_json::to_value(mac_vrf).unwrap_or_default(), "static-vteps"),
+                };
+                (name.clone(), node)
+            })
+            .collect(),
+    }
 }
 
 fn key_of(node: &RunningNode, fallback: &str) -> String {
@@ -322,6 +364,36 @@ mod tests {
         published.forget();
         assert_eq!(published.diff(second).updates.len(), 2, "after forget everything is sent again");
         assert_eq!(published.keys(), vec!["a".to_owned(), "c".to_owned()]);
+    }
+
+    #[test]
+    fn standalone_renders_the_same_nodes_from_the_yaml_model() {
+        let config: Config = serde_norway::from_str(
+            "enabled: false\nsource-address: 10.0.0.1\nmac-vrfs:\n  blue:\n    evi: 100\n    vni: 10100\n    \
+             static-vteps:\n      192.0.2.1: {}\n",
+        )
+        .unwrap();
+        let standalone = nodes_from_config(&config);
+        let agent = standalone.agent.as_ref().unwrap();
+        assert_eq!(agent.js_path_with_keys, DEFAULT_AGENT_KEY);
+        assert_eq!(agent.leaves["admin-state"], "disable");
+        assert_eq!(agent.leaves["source-address"], "10.0.0.1");
+        assert!(!agent.leaves.contains_key("mac-vrfs") && !agent.leaves.contains_key("peer-address"));
+        assert_eq!(
+            standalone.mac_vrfs["blue"],
+            nodes().mac_vrfs["blue"]
+                .clone()
+                .with_leaves(json!({"admin-state": "enable", "evi": 100, "vni": 10100}))
+        );
+    }
+
+    impl RunningNode {
+        fn with_leaves(mut self, leaves: Value) -> Self {
+            if let Value::Object(map) = leaves {
+                self.leaves = map;
+            }
+            self
+        }
     }
 
     #[test]
