@@ -27,7 +27,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 # --- Debian packages ---------------------------------------------------------
 apt_packages=(
     frr gobgpd iproute2 iputils-ping iputils-arping tcpdump tshark bpftool
-    libyang2-tools rpm python3-venv python3-pip musl-tools ca-certificates build-essential
+    libyang2-tools rpm curl python3-venv python3-pip musl-tools ca-certificates build-essential
 )
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -58,6 +58,12 @@ for component in rustfmt clippy; do
         rustup component add "$component" --toolchain stable
     fi
 done
+
+# The RPM ships a static binary (musl), as SR Linux has no Rust runtime deps to rely on.
+if ! rustup target list --installed --toolchain stable | grep -q '^x86_64-unknown-linux-musl$'; then
+    say "adding the x86_64-unknown-linux-musl target to stable (static binary for the RPM)"
+    rustup target add x86_64-unknown-linux-musl --toolchain stable
+fi
 
 if ! rustup toolchain list | grep -q "^$EBPF_NIGHTLY"; then
     say "installing $EBPF_NIGHTLY with rust-src (builds the eBPF program)"
@@ -115,6 +121,15 @@ if ! "$venv/bin/python" -c 'import pytest' >/dev/null 2>&1 ||
 else
     say "Python venv with pytest $PYTEST_VERSION: present"
 fi
+# Schema validation of the containerlab topologies, and YAML parsing.
+for pin in "jsonschema==$JSONSCHEMA_PY_VERSION" "pyyaml==$PYYAML_PY_VERSION"; do
+    if [ "$("$venv/bin/python" -c "import importlib.metadata as m; print(m.version('${pin%%==*}'))" 2>/dev/null)" != "${pin##*==}" ]; then
+        say "installing $pin in .venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "$pin"
+    else
+        say "$pin in .venv: present"
+    fi
+done
 # The official NDK descriptors (ndk-proto/tests/wire_compat.rs). --no-deps:
 # the *_pb2 modules need protobuf only; grpcio is for Python agents.
 if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("srlinux-ndk"))' 2>/dev/null)" != "$SRLINUX_NDK_PY_VERSION" ]; then
