@@ -91,12 +91,15 @@ step cargo-test cargo cargo test --workspace --locked
 # bgp-wire/tests/regressions/) ----------------------------------------------------
 step fuzz check "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
 
-# --- Python: the SR Linux CLI plugin -------------------------------------------
-if compgen -G "cli-plugin/tests/test_*.py" >/dev/null; then
-    step pytest pytest "$repo/.venv/bin/python" -m pytest -q cli-plugin
-else
-    echo "SKIP: pytest: cli-plugin/ has no tests yet"
-fi
+# --- Python: the CLI plugins, the RPM (built and installed into a scratch
+# root), the containerlab topologies against containerlab's schema -----------------
+python_tests=()
+for dir in cli-plugin rpm labs; do
+    if [ -n "$(find "$dir" -path '*/tests/test_*.py' -print -quit 2>/dev/null)" ]; then
+        python_tests+=("$dir")
+    fi
+done
+step pytest pytest "$repo/.venv/bin/python" -m pytest -q -p no:cacheprovider "${python_tests[@]}"
 
 # --- YANG ----------------------------------------------------------------------
 srl_yang=${SRL_YANG_DIR:-$repo/../shared/srlinux-yang/v25.3.1}

@@ -12,3 +12,6 @@ CARGO_FUZZ_VERSION=0.13.2
 # with, and the protobuf runtime they were generated for (their pin).
 SRLINUX_NDK_PY_VERSION=0.5.0
 PROTOBUF_PY_VERSION=4.23.3
+# containerlab topology validation (labs/*/tests) and YAML parsing in pytest.
+JSONSCHEMA_PY_VERSION=4.26.0
+PYYAML_PY_VERSION=6.0.3
