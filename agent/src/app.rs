@@ -247,7 +247,14 @@ impl Agent {
     /// Feeds the core and carries out its outputs.
     async fn input(&mut self, input: Input) {
         let now = self.now();
-        apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
+        let (announced, withdrawn) =
+            apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
+        if announced > 0 {
+            bump(&mut self.bgp_state, "routes-announced", announced);
+        }
+        if withdrawn > 0 {
+            bump(&mut self.bgp_state, "routes-withdrawn", withdrawn);
+        }
     }
 
     /// Applies a new configuration as one transaction. On error nothing
@@ -299,7 +306,8 @@ impl Agent {
         }
         self.core = Core::new();
         self.snooper = SnooperThread { commands: None };
-        self.bgp_state = serde_json::json!({"state": "idle"});
+        let counters = self.bgp_state["counters"].take();
+        self.bgp_state = serde_json::json!({"state": "idle", "counters": counters});
         self.snoop_state = serde_json::json!({"status": "off"});
     }
 
@@ -406,8 +414,15 @@ fn learning_changed(old: &Config, new: &Config) -> bool {
     )
 }
 
-/// Feeds the core and carries out its outputs.
-async fn apply(core: &mut Core, now: u64, input: Input, speaker: Option<&Speaker>, snooper: &SnooperThread) {
+/// Feeds the core and carries out its outputs; returns how many routes it
+/// asked the speaker to announce and to withdraw.
+async fn apply(
+    core: &mut Core,
+    now: u64,
+    input: Input,
+    speaker: Option<&Speaker>,
+    snooper: &SnooperThread,
+) -> (u64, u64) {
     let mut announce = Vec::new();
     let mut withdraw = Vec::new();
     for output in core.process(now, input) {
@@ -421,17 +436,29 @@ async fn apply(core: &mut Core, now: u64, input: Input, speaker: Option<&Speaker
         }
     }
     // Without a speaker the agent is unconfigured: nothing to tell.
-    let Some(speaker) = speaker else { return };
+    let Some(speaker) = speaker else { return (0, 0) };
+    let counts = (announce.len() as u64, withdraw.len() as u64);
     if !withdraw.is_empty() {
         let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
     }
     if !announce.is_empty() {
         let _ = speaker.commands.send(Command::Announce(announce)).await;
     }
+    counts
 }
 
 /// A speaker event as a core input, keeping the session state for /state.
 fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Input> {
+    let counter = match event {
+        Event::Established { .. } => Some("established-transitions"),
+        Event::Route(_) => Some("routes-received"),
+        Event::Withdrawn(_) => Some("withdrawals-received"),
+        Event::Malformed { .. } => Some("malformed-updates"),
+        _ => None,
+    };
+    if let Some(name) = counter {
+        bump(bgp_state, name, 1);
+    }
     match event {
         Event::State(state) => {
             bgp_state["state"] = format!("{state:?}").to_lowercase().into();
@@ -455,6 +482,12 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
             None
         }
     }
+}
+
+/// Adds `by` to the session counter `name` in the state JSON.
+fn bump(bgp_state: &mut serde_json::Value, name: &str, by: u64) {
+    let counters = &mut bgp_state["counters"];
+    counters[name] = (counters[name].as_u64().unwrap_or(0) + by).into();
 }
 
 fn unix_secs_now() -> u64 {

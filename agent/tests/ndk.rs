@@ -200,6 +200,8 @@ fn commits_are_applied_or_refused_as_a_whole_and_state_is_published() {
     assert_eq!(agent["source-address"], SOURCE, "config leaves are published with the state");
     assert_eq!(agent["bgp"]["state"], "established");
     assert_eq!(agent["bgp"]["advertised-routes"], 3);
+    assert_eq!(agent["bgp"]["established-transitions"], 1);
+    assert!(agent["bgp"]["routes-announced"].as_u64().is_some_and(|n| n >= 3), "{agent}");
     let vrf = lab.telemetry_at(&blue_key(), |v| v["mac-count"] == 1);
     assert_eq!((vrf["evi"].clone(), vrf["oper-state"].clone()), (json!(100), json!("up")));
     let vtep_key = format!("{}.vtep{{.address==\"192.0.2.1\"}}", blue_key());

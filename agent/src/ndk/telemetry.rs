@@ -78,6 +78,9 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
     if let Some(at) = bgp["established-at-unix-secs"].as_u64() {
         bgp_state["established-at"] = at.into();
     }
+    for (name, value) in bgp["counters"].as_object().into_iter().flatten() {
+        bgp_state[name.as_str()] = value.clone();
+    }
     let snooper = &state["snooper"];
     let mut snooper_state = Map::new();
     snooper_state.insert("status".into(), snooper["status"].as_str().unwrap_or("off").into());
@@ -286,7 +289,8 @@ mod tests {
     fn state(bgp: &str) -> Value {
         json!({
             "started-at-unix-ms": 1_700_000_000_000_u64,
-            "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64},
+            "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64,
+                    "counters": {"routes-received": 7}},
             "snooper": {"status": "running", "interfaces": {"e1-1": "attached (ifindex 7)"}, "counters": {"arp": 3}},
             "proxy": {
                 "advertised-routes": 3,
@@ -313,6 +317,7 @@ mod tests {
         assert_eq!(agent["oper-state"], "up");
         assert_eq!(agent["bgp"]["advertised-routes"], 3);
         assert_eq!(agent["bgp"]["established-at"], 1_700_000_005_u64);
+        assert_eq!(agent["bgp"]["routes-received"], 7, "session counters sit in bgp");
         assert_eq!(agent["evpn-vteps"], json!(["10.0.0.2"]));
         assert_eq!(agent["snooper"]["arp"], 3);
         let vrf_key = &nodes().mac_vrfs["blue"].js_path_with_keys;
