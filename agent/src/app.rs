@@ -131,6 +131,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut fatal = None;
     loop {
         tokio::select! {
             Some(learned) = learned_rx.recv() => agent.input(Input::Learned(learned)).await,
@@ -168,6 +169,15 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
+        // A session restart that failed twice (new and previous settings)
+        // leaves a configured agent without a speaker: nothing it can do
+        // alone. Exit, so that app_mgr or systemd starts it afresh.
+        if agent.config.is_some() && agent.speaker.is_none() {
+            fatal = Some(anyhow::anyhow!(
+                "the BGP session could not be started again with the previous settings"
+            ));
+            break;
+        }
     }
     info!("stopping; routes stay with the peer's graceful restart");
     if let Some(task) = ndk_task {
@@ -181,7 +191,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             tokio::select! {
                 _ = &mut task => break,
                 Some(request) = request_rx.recv() => match request {
-                    Request::State(reply) | Request::Yang(reply) => { let _ = reply.send(agent.state()); }
+                    Request::State(reply) => { let _ = reply.send(agent.state()); }
+                    Request::Yang(reply) => { let _ = reply.send(agent.yang()); }
                     Request::Configure { reply, .. } => { let _ = reply.send(Err("the agent is stopping".into())); }
                     Request::NdkStatus(_) => {}
                 },
@@ -193,7 +204,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
     drop(agent);
-    Ok(())
+    fatal.map_or(Ok(()), Err)
 }
 
 /// The next speaker event, or never without a speaker.

@@ -29,8 +29,13 @@ pub const DEFAULT_AGENT_KEY: &str = ".network_instance{.name==\"default\"}.proto
 /// A list entry's key: `<parent>.<list>{.<leaf>=="<value>"}`.
 #[must_use]
 pub fn list_key(parent: &str, list: &str, leaf: &str, value: &str) -> String {
+    format!("{parent}.{list}{}", key_predicate(leaf, value))
+}
+
+/// `{.<leaf>=="<value>"}`, the value quoted as SR Linux quotes it.
+fn key_predicate(leaf: &str, value: &str) -> String {
     let value = value.replace('\\', "\\\\").replace('"', "\\\"");
-    format!("{parent}.{list}{{.{leaf}==\"{value}\"}}")
+    format!("{{.{leaf}==\"{value}\"}}")
 }
 
 /// BFD liveness of static VTEPs, from the NDK's BFD session notifications.
@@ -190,8 +195,8 @@ pub fn nodes_from_config(config: &Config) -> RunningNodes {
             .iter()
             .map(|(name, mac_vrf)| {
                 let key = format!(
-                    ".network_instance{{.name==\"{}\"}}.protocols.bgp_evpn.bgp_instance{{.id==1}}.static_vxlan_agent",
-                    name.replace('\\', "\\\\").replace('"', "\\\"")
+                    ".network_instance{}.protocols.bgp_evpn.bgp_instance{{.id==1}}.static_vxlan_agent",
+                    key_predicate("name", name)
                 );
                 let node = RunningNode {
                     js_path_with_keys: key,
