@@ -632,20 +632,31 @@ fn snooper_thread(
         }
     }));
     loop {
-        let interfaces = match snooper.refresh() {
-            Ok(status) => status
-                .iter()
-                .map(|(name, s)| {
-                    let text = match s {
-                        arp_snoop::InterfaceStatus::Attached { ifindex } => {
-                            format!("attached (ifindex {ifindex})")
+        let interfaces = match snooper.refresh().cloned() {
+            Ok(status) => {
+                // Counters of an interface that is not attached read as what it
+                // counted before (or zero); a map error leaves them out.
+                let counts = snooper.interface_counters().unwrap_or_default();
+                status
+                    .iter()
+                    .map(|(name, s)| {
+                        let text = match s {
+                            arp_snoop::InterfaceStatus::Attached { ifindex } => {
+                                format!("attached (ifindex {ifindex})")
+                            }
+                            arp_snoop::InterfaceStatus::Waiting => "waiting for the interface".to_owned(),
+                            arp_snoop::InterfaceStatus::Error(e) => format!("error: {e}"),
+                        };
+                        let mut entry = serde_json::Map::from_iter([("status".to_owned(), text.into())]);
+                        if let Some(count) = counts.get(name) {
+                            for counter in arp_snoop::Counter::ALL {
+                                entry.insert(counter.name().to_owned(), count.get(counter).into());
+                            }
                         }
-                        arp_snoop::InterfaceStatus::Waiting => "waiting for the interface".to_owned(),
-                        arp_snoop::InterfaceStatus::Error(e) => format!("error: {e}"),
-                    };
-                    (name.clone(), serde_json::Value::String(text))
-                })
-                .collect::<serde_json::Map<_, _>>(),
+                        (name.clone(), serde_json::Value::Object(entry))
+                    })
+                    .collect::<serde_json::Map<_, _>>()
+            }
             Err(e) => serde_json::Map::from_iter([("error".to_owned(), e.to_string().into())]),
         };
         let counters = snooper.counters().unwrap_or_default();
@@ -726,9 +737,51 @@ fn metrics(state: &serde_json::Value) -> String {
     for (name, value) in state["snooper"]["counters"].as_object().into_iter().flatten() {
         let _ = writeln!(out, "sva_snooper_{}_total {}", name.replace('-', "_"), number(value));
     }
+    for (interface, entry) in state["snooper"]["interfaces"].as_object().into_iter().flatten() {
+        for (name, value) in entry.as_object().into_iter().flatten().filter(|(_, v)| v.is_u64()) {
+            let metric = name.replace('-', "_");
+            let _ = writeln!(
+                out,
+                "sva_snooper_interface_{metric}_total{{interface=\"{interface}\"}} {}",
+                number(value)
+            );
+        }
+    }
     for (name, vrf) in state["proxy"]["mac-vrfs"].as_object().into_iter().flatten() {
         let macs = vrf["macs"].as_object().map_or(0, serde_json::Map::len);
         let _ = writeln!(out, "sva_macs{{mac_vrf=\"{name}\"}} {macs}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn metrics_carry_totals_per_interface_counters_and_macs() {
+        let state = json!({
+            "bgp": {"state": "established"},
+            "proxy": {"advertised-routes": 3, "counters": {"learned": 2},
+                      "mac-vrfs": {"blue": {"macs": {"02:00:00:00:00:01": {}}}}},
+            "snooper": {
+                "counters": {"seen": 10, "ring-buffer-full": 0},
+                "interfaces": {"e1-1": {"status": "attached (ifindex 7)", "seen": 9, "parse-errors": 1}},
+            },
+        });
+        let text = super::metrics(&state);
+        for line in [
+            "sva_advertised_routes 3",
+            "sva_bgp_established 1",
+            "sva_proxy_learned 2",
+            "sva_snooper_seen_total 10",
+            "sva_snooper_ring_buffer_full_total 0",
+            "sva_snooper_interface_seen_total{interface=\"e1-1\"} 9",
+            "sva_snooper_interface_parse_errors_total{interface=\"e1-1\"} 1",
+            "sva_macs{mac_vrf=\"blue\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert!(!text.contains("status"), "only numbers are metrics:\n{text}");
+    }
 }

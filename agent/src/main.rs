@@ -134,8 +134,17 @@ fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {
     );
     println!("Advertised routes: {}", text(&state["proxy"]["advertised-routes"]));
     if let Some(interfaces) = state["snooper"]["interfaces"].as_object() {
-        for (name, status) in interfaces {
-            println!("Snooping {name}: {}", text(status));
+        for (name, entry) in interfaces {
+            println!(
+                "Snooping {name}: {}  seen {} matched {} deduplicated {} ignored {} ring-buffer-full {} parse-errors {}",
+                text(&entry["status"]),
+                text(&entry["seen"]),
+                text(&entry["matched"]),
+                text(&entry["deduplicated"]),
+                text(&entry["ignored"]),
+                text(&entry["ring-buffer-full"]),
+                text(&entry["parse-errors"])
+            );
         }
     } else {
         println!("Snooper: {}", text(&state["snooper"]));

@@ -214,6 +214,13 @@ fn static_and_evpn_hosts_reach_each_other_only_with_the_agent() {
     assert_eq!(state["bgp"]["state"], "established", "{state}");
     assert_eq!(state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["vtep"], "1.1.1.1", "{state}");
     assert_eq!(state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["source"], "learned", "{state}");
+    // And what the snooper counted on the uplink (state refreshes every 2 s).
+    let uplink = eventually("the uplink's snooper counters", 10, || {
+        let uplink = lab.agent_state()["snooper"]["interfaces"]["up0"].clone();
+        if uplink["matched"].as_u64() >= Some(1) { Ok(uplink) } else { Err(uplink.to_string()) }
+    });
+    assert!(uplink["status"].as_str().is_some_and(|s| s.starts_with("attached")), "{uplink}");
+    assert!(uplink["seen"].as_u64() > uplink["matched"].as_u64(), "the pings are seen too: {uplink}");
 }
 
 #[test]

@@ -109,9 +109,13 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
     ]);
     agent_state.retain(|_, v| !v.is_null());
     entries.insert(agent_key.clone(), Value::Object(agent_state).to_string());
-    for (name, status) in snooper["interfaces"].as_object().into_iter().flatten() {
-        let object = json!({"name": name, "status": status.as_str().unwrap_or_default()});
-        entries.insert(list_key(&agent_key, "snooped_interface", "name", name), object.to_string());
+    for (name, entry) in snooper["interfaces"].as_object().into_iter().flatten() {
+        let mut object = entry.as_object().cloned().unwrap_or_default();
+        object.insert("name".into(), name.clone().into());
+        entries.insert(
+            list_key(&agent_key, "snooped_interface", "name", name),
+            Value::Object(object).to_string(),
+        );
     }
 
     for (ni, node) in &nodes.mac_vrfs {
@@ -296,7 +300,7 @@ mod tests {
             "started-at-unix-ms": 1_700_000_000_000_u64,
             "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64,
                     "counters": {"routes-received": 7}},
-            "snooper": {"status": "running", "interfaces": {"e1-1": "attached (ifindex 7)"}, "counters": {"arp": 3}},
+            "snooper": {"status": "running", "interfaces": {"e1-1": {"status": "attached (ifindex 7)", "seen": 12, "matched": 3}}, "counters": {"arp": 3}},
             "proxy": {
                 "advertised-routes": 3,
                 "evpn-vteps": {"10.0.0.2": {"routes": 4}},
@@ -335,7 +339,11 @@ mod tests {
         let mac = parse(&format!("{vrf_key}.mac{{.address==\"02:00:00:00:00:01\"}}"));
         assert_eq!(mac["ip"], json!(["10.1.0.1"]));
         assert_eq!(mac["last-seen"], 1_700_000_002_u64, "Unix seconds, from the start time");
-        assert!(entries.contains_key(&format!("{DEFAULT_AGENT_KEY}.snooped_interface{{.name==\"e1-1\"}}")));
+        let interface = parse(&format!("{DEFAULT_AGENT_KEY}.snooped_interface{{.name==\"e1-1\"}}"));
+        assert_eq!(
+            interface,
+            json!({"name": "e1-1", "status": "attached (ifindex 7)", "seen": 12, "matched": 3})
+        );
         assert_eq!(entries.len(), 5);
     }
 

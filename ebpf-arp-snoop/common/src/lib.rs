@@ -21,6 +21,8 @@
 
 /// Name of the per-CPU counter array in the eBPF object.
 pub const COUNTERS_MAP: &str = "COUNTERS";
+/// Name of the per-CPU hash of [`InterfaceCounters`], keyed by ifindex.
+pub const INTERFACE_COUNTERS_MAP: &str = "IF_COUNTERS";
 /// Name of the ring buffer of [`LearnEvent`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the LRU map that suppresses repeats of a binding.
@@ -42,6 +44,9 @@ pub const SOCKET_PROGRAM: &str = "arp_snoop_socket";
 pub const DEDUP_ENTRIES: u32 = 65_536;
 /// Entries in the ignore map.
 pub const IGNORE_ENTRIES: u32 = 4_096;
+/// Entries in the per-interface counter map: more learning interfaces than
+/// one leaf has ports.
+pub const INTERFACE_ENTRIES: u32 = 1_024;
 /// Size of the event ring buffer in bytes (a power of two, page multiple).
 pub const EVENTS_BYTES: u32 = 1 << 20;
 
@@ -95,6 +100,41 @@ impl Counter {
             Self::RingBufferFull => "ring-buffer-full",
             Self::ParseErrors => "parse-errors",
         }
+    }
+}
+
+/// The counters of one interface, indexed like [`Counter`]. The loader
+/// creates the (zeroed, per-CPU) entry when it attaches, so the program only
+/// ever looks entries up: frames never allocate map entries.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceCounters {
+    /// One value per counter, at [`Counter::index`].
+    pub values: [u64; Counter::COUNT as usize],
+}
+
+impl InterfaceCounters {
+    /// Adds one to `counter`.
+    #[inline(always)]
+    pub fn bump(&mut self, counter: Counter) {
+        if let Some(value) = self.values.get_mut(counter.index() as usize) {
+            *value += 1;
+        }
+    }
+
+    /// The value of `counter`.
+    #[must_use]
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.values.get(counter.index() as usize).copied().unwrap_or(0)
+    }
+
+    /// Element-wise sum, e.g. over CPUs.
+    #[must_use]
+    pub fn plus(mut self, other: &Self) -> Self {
+        for (mine, theirs) in self.values.iter_mut().zip(other.values) {
+            *mine = mine.wrapping_add(theirs);
+        }
+        self
     }
 }
 
@@ -479,8 +519,8 @@ pub fn classify_into<P: PacketBytes + ?Sized>(
     Ok(())
 }
 
-// SAFETY (all three): plain `#[repr(C)]` structs of integers and byte
-// arrays whose field sizes add up to their size (16, 64 and 44 bytes, checked
+// SAFETY (all four): plain `#[repr(C)]` structs of integers and byte
+// arrays whose field sizes add up to their size (16, 64, 44 and 48 bytes, checked
 // by the layout test), so they have no padding and every bit pattern is a
 // valid value, which is what `Pod` requires.
 #[cfg(feature = "user")]
@@ -489,6 +529,8 @@ unsafe impl aya::Pod for Settings {}
 unsafe impl aya::Pod for LearnEvent {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for DedupKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for InterfaceCounters {}
 
 #[cfg(test)]
 mod tests;

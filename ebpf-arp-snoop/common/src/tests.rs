@@ -287,4 +287,22 @@ fn shared_types_have_no_padding() {
     assert_eq!(core::mem::size_of::<Settings>(), 2 + 1 + 1 + 4 + 8);
     assert_eq!(core::mem::size_of::<super::LearnEvent>(), 4 + 16 * 3 + 6 + 2 + 4);
     assert_eq!(core::mem::size_of::<super::DedupKey>(), 16 * 2 + 4 + 6 + 2);
+    assert_eq!(core::mem::size_of::<super::InterfaceCounters>(), 8 * 6);
+}
+
+#[test]
+fn interface_counters_bump_read_and_add_up() {
+    use super::{Counter, InterfaceCounters};
+    let mut cpu0 = InterfaceCounters::default();
+    cpu0.bump(Counter::Seen);
+    cpu0.bump(Counter::Seen);
+    cpu0.bump(Counter::ParseErrors);
+    let mut cpu1 = InterfaceCounters::default();
+    cpu1.bump(Counter::Seen);
+    cpu1.bump(Counter::Matched);
+    let total = cpu0.plus(&cpu1);
+    assert_eq!(total.get(Counter::Seen), 3);
+    assert_eq!(total.get(Counter::Matched), 1);
+    assert_eq!(total.get(Counter::ParseErrors), 1);
+    assert_eq!(total.get(Counter::Ignored), 0);
 }

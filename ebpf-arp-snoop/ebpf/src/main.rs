@@ -5,7 +5,8 @@
 //! For each frame: classify (the shared `arp_snoop_common::classify`), skip
 //! VTEPs in the ignore map, suppress repeats of a binding within the dedup
 //! window, and pass the binding up through the ring buffer. Every outcome
-//! is counted in a per-CPU array.
+//! is counted twice: in a per-CPU array for the whole program and in the
+//! per-CPU entry of the interface the frame was on (created by the loader).
 //!
 //! Built for `bpfel-unknown-none` by the loader's build script (aya-build,
 //! on the pinned nightly). The `cfg_attr` gates let `cargo build --workspace`
@@ -20,20 +21,23 @@
 #[cfg(target_arch = "bpf")]
 mod program {
     use arp_snoop_common::{
-        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, IGNORE_ENTRIES, LearnEvent, PacketBytes, Settings,
-        classify_into, direction,
+        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES, InterfaceCounters,
+        LearnEvent, PacketBytes, Settings, classify_into, direction,
     };
     use aya_ebpf::{
         Global,
         bindings::{BPF_NOEXIST, TC_ACT_UNSPEC},
         helpers::bpf_ktime_get_ns,
         macros::{classifier, map, socket_filter},
-        maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+        maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{SkBuffContext, TcContext, sk_buff::SkBuff},
     };
 
     #[map(name = "COUNTERS")]
     static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+    #[map(name = "IF_COUNTERS")]
+    static IF_COUNTERS: PerCpuHashMap<u32, InterfaceCounters> =
+        PerCpuHashMap::with_max_entries(INTERFACE_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
     #[map(name = "DEDUP")]
@@ -59,18 +63,36 @@ mod program {
         }
     }
 
-    #[inline(always)]
-    fn bump(counter: Counter) {
-        if let Some(slot) = COUNTERS.get_ptr_mut(counter.index()) {
-            // SAFETY: the pointer comes from a per-CPU array lookup, so it is
-            // valid for this program run and no other CPU writes this slot.
-            unsafe { *slot += 1 };
+    /// Where one frame's outcomes are counted.
+    struct Tally(Option<*mut InterfaceCounters>);
+
+    impl Tally {
+        #[inline(always)]
+        fn of(skb: &SkBuff) -> Self {
+            // SAFETY: reading a field of the context the kernel passed in.
+            let ifindex = unsafe { (*skb.skb).ifindex };
+            Self(IF_COUNTERS.get_ptr_mut(ifindex))
+        }
+
+        #[inline(always)]
+        fn bump(&self, counter: Counter) {
+            if let Some(slot) = COUNTERS.get_ptr_mut(counter.index()) {
+                // SAFETY: the pointer comes from a per-CPU array lookup, so it is
+                // valid for this program run and no other CPU writes this slot.
+                unsafe { *slot += 1 };
+            }
+            if let Some(interface) = self.0 {
+                // SAFETY: a per-CPU hash value from this run's lookup; the
+                // loader only deletes it after detaching from the interface.
+                unsafe { (*interface).bump(counter) };
+            }
         }
     }
 
     #[inline(always)]
     fn handle(skb: &SkBuff, direction: u8) {
-        bump(Counter::Seen);
+        let tally = Tally::of(skb);
+        tally.bump(Counter::Seen);
         let settings = SETTINGS.load();
         let Some(slot) = SCRATCH.get_ptr_mut(0) else { return };
         // SAFETY: a per-CPU array slot, valid for this run and used by this
@@ -78,14 +100,14 @@ mod program {
         let event = unsafe { &mut *slot };
         if let Err(reject) = classify_into(&Frame(skb), &settings, direction, event) {
             if reject.is_parse_error() {
-                bump(Counter::ParseErrors);
+                tally.bump(Counter::ParseErrors);
             }
             return;
         }
-        bump(Counter::Matched);
+        tally.bump(Counter::Matched);
         // SAFETY: a lookup result is only compared against None.
         if unsafe { IGNORE_VTEPS.get(&event.outer_src) }.is_some() {
-            bump(Counter::Ignored);
+            tally.bump(Counter::Ignored);
             return;
         }
         let key = DedupKey::of(event);
@@ -97,7 +119,7 @@ mod program {
                 // SAFETY: the pointer comes from the lookup just made; a
                 // concurrent refresh of the same u64 by another CPU is benign.
                 Some(seen) if now.wrapping_sub(unsafe { *seen }) < window => {
-                    bump(Counter::Deduplicated);
+                    tally.bump(Counter::Deduplicated);
                     return;
                 }
                 // SAFETY: as above.
@@ -106,7 +128,7 @@ mod program {
                     // BPF_NOEXIST: when two CPUs see a new binding at once,
                     // only one passes it up.
                     if DEDUP.insert(&key, &now, u64::from(BPF_NOEXIST)).is_err() {
-                        bump(Counter::Deduplicated);
+                        tally.bump(Counter::Deduplicated);
                         return;
                     }
                 }
@@ -116,7 +138,7 @@ mod program {
             entry.write(*event);
             entry.submit(0);
         } else {
-            bump(Counter::RingBufferFull);
+            tally.bump(Counter::RingBufferFull);
             // A lost event must not be deduplicated away: let the next copy through.
             if window > 0 {
                 let _ = DEDUP.remove(&key);

@@ -1,8 +1,8 @@
 //! Host side of the ARP/ND-in-VXLAN snooper: loads the eBPF object that the
 //! build script compiled, attaches it to interfaces inside a chosen network
 //! namespace (TC classifier or socket filter), keeps those attachments alive
-//! as interfaces come and go, fills the ignore map, reads the counters, and
-//! drains the ring buffer of [`LearnEvent`]s.
+//! as interfaces come and go, fills the ignore map, reads the counters (in
+//! total and per interface), and drains the ring buffer of [`LearnEvent`]s.
 //!
 //! Network namespaces belong to threads, not processes. Everything that
 //! resolves or attaches an interface runs on a short-lived thread that
@@ -26,13 +26,13 @@ use std::{
 };
 
 use arp_snoop_common::{
-    COUNTERS_MAP, EVENTS_MAP, IGNORE_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM,
-    TC_INGRESS_PROGRAM,
+    COUNTERS_MAP, EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM,
+    TC_EGRESS_PROGRAM, TC_INGRESS_PROGRAM,
 };
-pub use arp_snoop_common::{Counter, Kind, LearnEvent, Settings, direction};
+pub use arp_snoop_common::{Counter, InterfaceCounters, Kind, LearnEvent, Settings, direction};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, SchedClassifier, SocketFilter, TcAttachType, tc, tc::SchedClassifierLinkId},
 };
 use nix::sched::CloneFlags;
@@ -156,6 +156,9 @@ pub struct Snooper {
     status: BTreeMap<String, InterfaceStatus>,
     events: Option<RingBuf<MapData>>,
     ignored: Vec<[u8; 16]>,
+    /// Counts of earlier incarnations of an interface (deleted, then created
+    /// again with a new ifindex), so an interface's counters never go back.
+    carried: BTreeMap<String, InterfaceCounters>,
 }
 
 impl std::fmt::Debug for Snooper {
@@ -209,6 +212,7 @@ impl Snooper {
             status: BTreeMap::new(),
             events: Some(events),
             ignored: Vec::new(),
+            carried: BTreeMap::new(),
         };
         snooper.refresh()?;
         Ok(snooper)
@@ -223,6 +227,7 @@ impl Snooper {
         let mode = self.config.mode;
         let ebpf = &mut self.ebpf;
         let attached = &mut self.attached;
+        let carried = &mut self.carried;
         let status = in_netns(netns.as_deref(), move || {
             let mut status = BTreeMap::new();
             for name in names {
@@ -234,7 +239,9 @@ impl Snooper {
                 }
                 // Gone, or replaced by a new interface of the same name.
                 if let Some(old) = attached.remove(&name) {
-                    detach(ebpf, old);
+                    let counts = detach(ebpf, old);
+                    let total = carried.get(&name).copied().unwrap_or_default().plus(&counts);
+                    carried.insert(name.clone(), total);
                 }
                 let Some(ifindex) = current else {
                     status.insert(name, InterfaceStatus::Waiting);
@@ -274,6 +281,30 @@ impl Snooper {
     /// Every counter, by name.
     pub fn counters(&self) -> Result<BTreeMap<&'static str, u64>, SnoopError> {
         Counter::ALL.iter().map(|c| Ok((c.name(), self.counter(*c)?))).collect()
+    }
+
+    /// The counters of every configured interface, summed over CPUs and over
+    /// the interface's incarnations (an interface deleted and created again
+    /// keeps counting from where it was). Interfaces never attached read 0.
+    pub fn interface_counters(&self) -> Result<BTreeMap<String, InterfaceCounters>, SnoopError> {
+        let map_error = |source| SnoopError::Map { map: INTERFACE_COUNTERS_MAP, source };
+        let map =
+            self.ebpf.map(INTERFACE_COUNTERS_MAP).ok_or(SnoopError::Missing("interface counter map"))?;
+        let per_interface: PerCpuHashMap<_, u32, InterfaceCounters> =
+            PerCpuHashMap::try_from(map).map_err(map_error)?;
+        let mut all = BTreeMap::new();
+        for name in &self.config.interfaces {
+            let mut total = self.carried.get(name).copied().unwrap_or_default();
+            if let Some(attachment) = self.attached.get(name) {
+                match per_interface.get(&attachment.ifindex(), 0) {
+                    Ok(per_cpu) => total = per_cpu.iter().fold(total, InterfaceCounters::plus),
+                    Err(aya::maps::MapError::KeyNotFound) => {}
+                    Err(e) => return Err(map_error(e)),
+                }
+            }
+            all.insert(name.clone(), total);
+        }
+        Ok(all)
     }
 
     /// Makes the ignore map exactly `vteps` (the native EVPN VTEPs).
@@ -387,6 +418,42 @@ pub fn unmapped(bytes: [u8; 16]) -> IpAddr {
 }
 
 fn attach(ebpf: &mut Ebpf, mode: AttachMode, name: &str, ifindex: u32) -> Result<Attachment, String> {
+    // The entry exists before the first frame can arrive, so every frame on
+    // this interface is counted; on failure it goes again.
+    create_interface_counters(ebpf, ifindex)?;
+    let attachment = attach_program(ebpf, mode, name, ifindex);
+    if attachment.is_err() {
+        let _ = take_interface_counters(ebpf, ifindex);
+    }
+    attachment
+}
+
+/// A zeroed per-CPU counter entry for `ifindex`.
+fn create_interface_counters(ebpf: &mut Ebpf, ifindex: u32) -> Result<(), String> {
+    let map = ebpf.map_mut(INTERFACE_COUNTERS_MAP).ok_or("the eBPF object has no interface counter map")?;
+    let mut per_interface: PerCpuHashMap<_, u32, InterfaceCounters> =
+        PerCpuHashMap::try_from(map).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))?;
+    let cpus = aya::util::nr_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
+    let zeros = PerCpuValues::try_from(vec![InterfaceCounters::default(); cpus])
+        .map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))?;
+    per_interface.insert(ifindex, zeros, 0).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))
+}
+
+/// Removes the counter entry of `ifindex` and returns its sum over CPUs.
+fn take_interface_counters(ebpf: &mut Ebpf, ifindex: u32) -> InterfaceCounters {
+    let Some(map) = ebpf.map_mut(INTERFACE_COUNTERS_MAP) else { return InterfaceCounters::default() };
+    let Ok(mut per_interface) = PerCpuHashMap::<_, u32, InterfaceCounters>::try_from(map) else {
+        return InterfaceCounters::default();
+    };
+    let total = per_interface
+        .get(&ifindex, 0)
+        .map(|per_cpu| per_cpu.iter().fold(InterfaceCounters::default(), InterfaceCounters::plus))
+        .unwrap_or_default();
+    let _ = per_interface.remove(&ifindex);
+    total
+}
+
+fn attach_program(ebpf: &mut Ebpf, mode: AttachMode, name: &str, ifindex: u32) -> Result<Attachment, String> {
     match mode {
         AttachMode::Tc => {
             // Kernels >= 6.6 attach through TCX and need no qdisc; older ones
@@ -426,18 +493,25 @@ fn attach(ebpf: &mut Ebpf, mode: AttachMode, name: &str, ifindex: u32) -> Result
     }
 }
 
-fn detach(ebpf: &mut Ebpf, attachment: Attachment) {
-    if let Attachment::Tc { links, .. } = attachment {
-        for (program, link) in [TC_INGRESS_PROGRAM, TC_EGRESS_PROGRAM].into_iter().zip(links) {
-            if let Some(classifier) =
-                ebpf.program_mut(program).and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
-            {
-                // The interface may be gone, and its link with it.
-                let _ = classifier.detach(link);
+/// Detaches and returns what the attachment counted.
+fn detach(ebpf: &mut Ebpf, attachment: Attachment) -> InterfaceCounters {
+    let ifindex = attachment.ifindex();
+    match attachment {
+        Attachment::Tc { links, .. } => {
+            for (program, link) in [TC_INGRESS_PROGRAM, TC_EGRESS_PROGRAM].into_iter().zip(links) {
+                if let Some(classifier) =
+                    ebpf.program_mut(program).and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
+                {
+                    // The interface may be gone, and its link with it.
+                    let _ = classifier.detach(link);
+                }
             }
         }
+        Attachment::Socket { _socket: socket, .. } => drop(socket),
     }
-    // A packet socket closes on drop.
+    // The counters are read once the program is off the interface (links
+    // detached, socket closed), so nothing it counted is lost.
+    take_interface_counters(ebpf, ifindex)
 }
 
 /// Runs `work` on a thread inside `netns` (or directly, for `None`).

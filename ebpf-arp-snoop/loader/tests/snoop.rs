@@ -276,6 +276,46 @@ fn an_interface_that_disappears_is_reattached_when_it_comes_back() {
 }
 
 #[test]
+fn counters_are_kept_per_interface_and_survive_a_recreated_interface() {
+    if !privileged("counters_are_kept_per_interface") {
+        return;
+    }
+    for mode in [AttachMode::Tc, AttachMode::Socket] {
+        let lab = Lab::new();
+        let mut snooper = Snooper::start(SnooperConfig {
+            netns: Some(lab.leaf.path()),
+            interfaces: vec![lab.uplink.clone(), "absent0".to_owned()],
+            mode,
+            settings: Settings { dedup_window_ns: 0, ..Settings::DEFAULT },
+        })
+        .expect("the snooper starts");
+        lab.ping("10.10.0.2");
+        let _ = collect(&mut snooper, |e| from(e, LEAF_MAC, Kind::ArpReply).is_some());
+        let before = snooper.interface_counters().expect("interface counters");
+        let uplink = before[&lab.uplink];
+        // Request in, reply out, plus the pings: all on the one attached interface.
+        assert!(uplink.get(Counter::Matched) >= 2, "{mode:?}: {uplink:?}");
+        assert!(uplink.get(Counter::Seen) >= uplink.get(Counter::Matched) + 4, "{mode:?}: {uplink:?}");
+        assert!(uplink.get(Counter::Seen) <= snooper.counter(Counter::Seen).expect("counter"));
+        assert_eq!(before["absent0"], arp_snoop::InterfaceCounters::default(), "{mode:?}: never attached");
+
+        // Deleted and created again: the counts carry over and keep growing.
+        lab.leaf.exec("ip", &["link", "del", &lab.uplink]);
+        snooper.refresh().expect("refresh");
+        let gone = snooper.interface_counters().expect("interface counters")[&lab.uplink];
+        assert!(gone.get(Counter::Seen) >= uplink.get(Counter::Seen), "{mode:?}: {gone:?} < {uplink:?}");
+        Lab::link(&lab.vtep, &unique_name("dn"), &lab.leaf, &lab.uplink);
+        snooper.refresh().expect("refresh");
+        lab.flush_neighbors();
+        lab.ping("10.10.0.2");
+        let _ = collect(&mut snooper, |e| from(e, VTEP_MAC, Kind::ArpRequest).is_some());
+        let after = snooper.interface_counters().expect("interface counters")[&lab.uplink];
+        assert!(after.get(Counter::Matched) > gone.get(Counter::Matched), "{mode:?}: {after:?} vs {gone:?}");
+        assert!(after.get(Counter::Seen) > gone.get(Counter::Seen), "{mode:?}: {after:?} vs {gone:?}");
+    }
+}
+
+#[test]
 fn an_interface_that_does_not_exist_yet_waits() {
     if !privileged("an_interface_that_does_not_exist_yet_waits") {
         return;
