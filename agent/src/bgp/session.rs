@@ -16,6 +16,10 @@
 //! write is bounded by the send-hold time (RFC 9687). The bulk queue is
 //! fed only while fewer than [`MAX_IN_FLIGHT`] UPDATEs are queued: a slow
 //! peer makes changes coalesce in the Adj-RIB-Out instead of growing a queue.
+//! One feeding encodes at most `KEYS_PER_SLOT` routes per free slot, and
+//! those may take more UPDATEs than there were slots (small messages, many
+//! attribute sets), so the queue is sized for the worst case: it never
+//! refuses an UPDATE, and what it holds stays bounded by routes, not bytes.
 
 use std::{
     io,
@@ -47,6 +51,11 @@ use super::{
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Routes taken from the Adj-RIB-Out per flush, per free queue slot.
 const KEYS_PER_SLOT: usize = 128;
+/// The bulk queue's capacity. A flush starts with at least one slot free
+/// and adds at most one UPDATE per route it takes, so the queue never holds
+/// more than this (the +1 is End-of-RIB). Dropping an UPDATE would lose its
+/// routes for good: the Adj-RIB-Out already counts them as sent.
+const BULK_QUEUE: usize = MAX_IN_FLIGHT * KEYS_PER_SLOT + 1;
 /// How long a final NOTIFICATION may take to write before we give up.
 const NOTIFICATION_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -214,7 +223,7 @@ impl Connection {
         let (read, write) = stream.into_split();
         let (incoming_tx, incoming) = mpsc::channel(256);
         let (priority, priority_rx) = mpsc::channel(16);
-        let (bulk, bulk_rx) = mpsc::channel(MAX_IN_FLIGHT + 1);
+        let (bulk, bulk_rx) = mpsc::channel(BULK_QUEUE);
         let in_flight = Arc::new(AtomicUsize::new(0));
         let drained = Arc::new(Notify::new());
         let reader = tokio::spawn(read_loop(read, incoming_tx.clone()).in_current_span());
@@ -247,8 +256,13 @@ impl Connection {
 
     fn send_bulk(&self, bytes: Vec<u8>) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.bulk.try_send(bytes).is_err() {
+        // Full cannot happen (see BULK_QUEUE); closed means the connection is
+        // going down, and the next session sends the whole table again.
+        if let Err(error) = self.bulk.try_send(bytes) {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            if matches!(error, mpsc::error::TrySendError::Full(_)) {
+                warn!("bulk queue full: an UPDATE was dropped (a bug: see BULK_QUEUE)");
+            }
         }
     }
 }

@@ -72,6 +72,45 @@ fn mac_ip(last: u8, ip: Option<IpAddr>, label: u32) -> EvpnRoute {
     })
 }
 
+/// `per_vtep` MAC-only routes behind each of `vteps` static VTEPs
+/// (192.0.2.1, .2, ...), each VTEP with its own next hop and RD, as the
+/// agent originates them: many routes, one attribute set per VTEP.
+pub(crate) fn many_routes(vteps: u8, per_vtep: u16) -> Vec<OutRoute> {
+    let mut all = Vec::new();
+    for v in 1..=vteps {
+        let vtep = Ipv4Addr::new(192, 0, 2, v);
+        let attributes = Arc::new(RouteAttributes {
+            next_hop: vtep.into(),
+            path: PathAttributes {
+                origin: Some(Origin::Igp),
+                as_path: Some(Vec::new()),
+                local_pref: Some(100),
+                ext_communities: Some(vec![
+                    ExtCommunity::RouteTarget(RouteTarget::As2 { asn: 65000, local: 100 }),
+                    ExtCommunity::Encapsulation { tunnel_type: TUNNEL_VXLAN },
+                ]),
+                ..Default::default()
+            },
+        });
+        for i in 0..per_vtep {
+            let [hi, lo] = i.to_be_bytes();
+            all.push(OutRoute {
+                route: EvpnRoute::MacIp(MacIp {
+                    rd: RouteDistinguisher::Ipv4 { addr: vtep, number: 100 },
+                    esi: Esi::ZERO,
+                    ethernet_tag: 0,
+                    mac: MacAddr([0x02, 0x77, v, 0, hi, lo]),
+                    ip: None,
+                    label1: vni(10_100),
+                    label2: None,
+                }),
+                attributes: attributes.clone(),
+            });
+        }
+    }
+    all
+}
+
 /// The routes the interop tests originate: every shape the agent sends.
 pub(crate) struct Routes {
     /// RT-2, MAC only, sticky (a static MAC).
