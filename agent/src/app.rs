@@ -38,7 +38,7 @@ use tracing::{error, info, warn};
 use crate::{
     bgp::{
         fsm::SessionConfig,
-        rib::InRoute,
+        rib::{InRoute, OutRoute},
         session::{self, Command, Event, Speaker, SpeakerConfig},
     },
     config::model::{AttachMode, Config},
@@ -275,19 +275,36 @@ impl Agent {
             self.unconfigure().await;
             return Ok(());
         };
-        match (self.speaker.take(), &self.config) {
-            (None, _) => {
-                self.speaker = Some(start_speaker(&new, true).await?);
+        let new_session = match (&self.speaker, &self.config) {
+            (None, _) => true,
+            (Some(_), Some(old)) => session_changed(old, &new),
+            (Some(_), None) => false,
+        };
+        if new_session {
+            // The new session starts with the whole table the new config calls
+            // for, so its first End-of-RIB is complete. The config is applied
+            // to a copy of the core, adopted only once the session started.
+            let mut next = self.core.clone();
+            let outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
+            let table: Vec<_> = next.advertised().values().cloned().collect();
+            let count = table.len() as u64;
+            match (self.speaker.take(), &self.config) {
+                (Some(speaker), Some(old)) => {
+                    info!("BGP session settings changed: restarting the session");
+                    let old_table = self.core.advertised().values().cloned().collect();
+                    let (speaker, started) = restart_speaker(speaker, old, &new, table, old_table).await?;
+                    self.speaker = Some(speaker);
+                    started?;
+                }
+                _ => self.speaker = Some(start_speaker(&new, true, table).await?),
             }
-            (Some(speaker), Some(old)) if session_changed(old, &new) => {
-                info!("BGP session settings changed: restarting the session");
-                let routes: Vec<_> = self.core.advertised().values().cloned().collect();
-                let (speaker, started) = restart_speaker(speaker, old, &new).await?;
-                let _ = speaker.commands.send(Command::Replace(routes)).await;
-                self.speaker = Some(speaker);
-                started?;
+            self.core = next;
+            // The table went with the session; the rest (ignore set,
+            // notices) is carried out as usual.
+            let _ = carry_out(outputs, None, &self.snooper).await;
+            if count > 0 {
+                bump(&mut self.bgp_state, "routes-announced", count);
             }
-            (speaker, _) => self.speaker = speaker,
         }
         if self.config.as_ref().is_none_or(|old| learning_changed(old, &new)) {
             if self.config.is_some() {
@@ -296,7 +313,9 @@ impl Agent {
             self.snooper = SnooperThread::start(&new, self.learned_tx.clone(), self.snoop_tx.clone());
         }
         self.config = Some(new.clone());
-        self.input(Input::Config(Box::new(new))).await;
+        if !new_session {
+            self.input(Input::Config(Box::new(new))).await;
+        }
         Ok(())
     }
 
@@ -349,7 +368,7 @@ impl Agent {
     }
 }
 
-async fn start_speaker(config: &Config, restarting: bool) -> anyhow::Result<Speaker> {
+async fn start_speaker(config: &Config, restarting: bool, table: Vec<OutRoute>) -> anyhow::Result<Speaker> {
     let source = IpAddr::V4(config.source_address);
     let speaker_config = SpeakerConfig {
         session: SessionConfig {
@@ -368,7 +387,7 @@ async fn start_speaker(config: &Config, restarting: bool) -> anyhow::Result<Spea
         listen: config.listen_port.map(|port| SocketAddr::new(source, port)),
         md5_password: config.md5_password.clone(),
     };
-    session::spawn(speaker_config).await.context("cannot start the BGP speaker")
+    session::spawn_with_table(speaker_config, table).await.context("cannot start the BGP speaker")
 }
 
 /// Replaces the session with one for `new`. The old one is shut down and
@@ -381,14 +400,16 @@ async fn restart_speaker(
     speaker: Speaker,
     old: &Config,
     new: &Config,
+    new_table: Vec<OutRoute>,
+    old_table: Vec<OutRoute>,
 ) -> anyhow::Result<(Speaker, anyhow::Result<()>)> {
     let _ = speaker.commands.send(Command::Shutdown(6)).await;
     if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
         warn!("the old BGP session did not stop within 5 s; it was aborted");
     }
-    match start_speaker(new, false).await {
+    match start_speaker(new, false, new_table).await {
         Ok(speaker) => Ok((speaker, Ok(()))),
-        Err(error) => Ok((start_speaker(old, false).await?, Err(error))),
+        Err(error) => Ok((start_speaker(old, false, old_table).await?, Err(error))),
     }
 }
 
@@ -434,9 +455,15 @@ async fn apply(
     speaker: Option<&Speaker>,
     snooper: &SnooperThread,
 ) -> (u64, u64) {
+    carry_out(core.process(now, input), speaker, snooper).await
+}
+
+/// Carries out the core's outputs; returns how many routes it asked the
+/// speaker to announce and to withdraw.
+async fn carry_out(outputs: Vec<Output>, speaker: Option<&Speaker>, snooper: &SnooperThread) -> (u64, u64) {
     let mut announce = Vec::new();
     let mut withdraw = Vec::new();
-    for output in core.process(now, input) {
+    for output in outputs {
         match output {
             Output::Announce(route) => announce.push(route),
             Output::Withdraw(key) => withdraw.push(key),

@@ -144,11 +144,19 @@ impl Drop for Speaker {
 
 /// Starts the speaker. It connects (and listens, if configured) right away
 /// and keeps the session up until told to shut down.
+pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
+    spawn_with_table(config, Vec::new()).await
+}
+
+/// As [`spawn`], with the Adj-RIB-Out holding `table` from the start. The
+/// first End-of-RIB follows these routes, so a peer that kept our routes
+/// over a graceful restart never sees an empty table first: use this when
+/// the table is known before the session starts.
 #[expect(
     clippy::unused_async,
     reason = "it must run inside a tokio runtime (it spawns and registers sockets); async says so in the signature"
 )]
-pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
+pub async fn spawn_with_table(config: SpeakerConfig, table: Vec<OutRoute>) -> io::Result<Speaker> {
     if let Some(password) = &config.md5_password {
         md5::check_password(password).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }
@@ -166,7 +174,8 @@ pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
     let (command_tx, command_rx) = mpsc::channel(64);
     let (event_tx, event_rx) = mpsc::channel(1024);
     let span = info_span!("peer", addr = %config.peer);
-    let driver = Driver::new(config, event_tx);
+    let mut driver = Driver::new(config, event_tx);
+    driver.rib_out.replace(table);
     let task = tokio::spawn(driver.run(command_rx, listener).instrument(span));
     Ok(Speaker { commands: command_tx, events: event_rx, task })
 }

@@ -101,7 +101,7 @@ pub struct MacEntry {
     moves: VecDeque<Millis>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct VrfState {
     /// Auto-discovered static VTEPs, with when each was last heard from.
     discovered: BTreeMap<Ipv4Addr, Millis>,
@@ -149,8 +149,9 @@ enum Scope {
     Mac(String, MacAddr),
 }
 
-/// The proxy core.
-#[derive(Debug, Default)]
+/// The proxy core. Clone lets a configuration change be tried on a copy
+/// and adopted only once everything it needs (a new BGP session) is up.
+#[derive(Clone, Debug, Default)]
 pub struct Core {
     config: Option<Config>,
     now: Millis,
