@@ -25,7 +25,7 @@
 pub mod msg;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
     net::{IpAddr, Ipv4Addr},
     sync::Arc,
 };
@@ -160,8 +160,13 @@ pub struct Core {
     received: HashMap<String, ReceivedRoute>,
     /// What we told the speaker to advertise.
     advertised: BTreeMap<EvpnRouteKey, OutRoute>,
-    /// Which advertised keys belong to which scope.
-    scope_keys: BTreeMap<Scope, BTreeSet<EvpnRouteKey>>,
+    /// Which advertised keys belong to which scope: one to a few per scope,
+    /// so a sorted Vec (a `BTreeSet` would allocate a whole node per MAC).
+    scope_keys: BTreeMap<Scope, Vec<EvpnRouteKey>>,
+    /// One shared copy of each attribute set in use: a million MACs behind
+    /// ten VTEPs share ten sets instead of carrying a million. Pruned on
+    /// ticks of what nobody holds any more.
+    interned: HashSet<Arc<RouteAttributes>>,
     ignore_sent: Vec<IpAddr>,
     counters: Counters,
     session_up: bool,
@@ -592,6 +597,8 @@ impl Core {
     }
 
     fn on_tick(&mut self) {
+        // Attribute sets only the cache still holds are no longer used.
+        self.interned.retain(|attributes| Arc::strong_count(attributes) > 1);
         let Some(config) = &self.config else { return };
         let now = self.now;
         let aging = config.mac_aging_secs * 1000;
@@ -796,6 +803,15 @@ impl Core {
         Arc::new(RouteAttributes { next_hop: vtep.into(), path: base_path(config, communities, None) })
     }
 
+    /// The shared copy of `attributes`.
+    fn intern(&mut self, attributes: &Arc<RouteAttributes>) -> Arc<RouteAttributes> {
+        if let Some(shared) = self.interned.get(attributes) {
+            return shared.clone();
+        }
+        self.interned.insert(attributes.clone());
+        attributes.clone()
+    }
+
     /// Derives every dirty scope again and emits the differences.
     fn flush(&mut self) -> Vec<Output> {
         let mut out = Vec::new();
@@ -809,10 +825,15 @@ impl Core {
         };
         let mut announce = Vec::new();
         for scope in scopes {
-            let routes = self.derive(&scope);
-            let new_keys: BTreeSet<EvpnRouteKey> = routes.iter().map(|r| r.route.key()).collect();
+            let mut routes = self.derive(&scope);
+            for route in &mut routes {
+                route.attributes = self.intern(&route.attributes);
+            }
+            let mut new_keys: Vec<EvpnRouteKey> = routes.iter().map(|r| r.route.key()).collect();
+            new_keys.sort_unstable();
+            new_keys.dedup();
             let old_keys = self.scope_keys.remove(&scope).unwrap_or_default();
-            for key in old_keys.difference(&new_keys) {
+            for key in old_keys.iter().filter(|k| new_keys.binary_search(k).is_err()) {
                 if self.advertised.remove(key).is_some() {
                     out.push(Output::Withdraw(key.clone()));
                 }
