@@ -15,3 +15,4 @@ PROTOBUF_PY_VERSION=4.23.3
 # containerlab topology validation (labs/*/tests) and YAML parsing in pytest.
 JSONSCHEMA_PY_VERSION=4.26.0
 PYYAML_PY_VERSION=6.0.3
+MATPLOTLIB_PY_VERSION=3.11.2

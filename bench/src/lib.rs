@@ -1,7 +1,7 @@
 //! Workloads shared by the benchmarks: realistic tables of routes the
 //! agent originates, built deterministically so runs compare.
 #![forbid(unsafe_code)]
-#![cfg_attr(test, allow(unused_crate_dependencies, reason = "criterion serves the benches"))]
+#![allow(unused_crate_dependencies, reason = "the benchmark binaries and criterion benches use the rest")]
 
 use std::net::{IpAddr, Ipv4Addr};
 

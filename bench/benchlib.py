@@ -1,0 +1,289 @@
+"""Helpers shared by the benchmark scripts in bench/: processes that are
+always cleaned up, GoBGP instances on loopback addresses, the agent with a
+generated YAML config, percentiles, and result files.
+
+Everything a script starts is registered with a Cleanup and torn down on
+exit, on an exception and on SIGINT/SIGTERM. Nothing here asserts a timing:
+scripts print what they measured and write it to bench/results/.
+"""
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(REPO, "bench", "results")
+AGENT_BIN = os.environ.get(
+    "AGENT_BIN", os.path.join(REPO, "target", "release", "static-vxlan-agent")
+)
+BENCH_BIN_DIR = os.path.join(REPO, "target", "release")
+
+
+def say(*parts):
+    print("==>", *parts, flush=True)
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def rss_bytes(pid):
+    """Resident set size of a process, from /proc (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def require_root(what):
+    if os.geteuid() != 0:
+        print(f"SKIP: {what} needs root (network namespaces, eBPF)")
+        sys.exit(0)
+
+
+def save(name, data):
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+    say(f"results in {os.path.relpath(path, REPO)}")
+    return path
+
+
+class Cleanup:
+    """Processes, namespaces, links and directories to remove, newest first."""
+
+    def __init__(self):
+        self.actions = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._signal)
+
+    def _signal(self, signum, _frame):
+        self.run()
+        sys.exit(128 + signum)
+
+    def add(self, action):
+        self.actions.append(action)
+
+    def process(self, proc):
+        def stop():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+        self.add(stop)
+        return proc
+
+    def netns(self, name):
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.add(lambda: subprocess.run(["ip", "netns", "del", name], capture_output=True))
+        return name
+
+    def tempdir(self, tag):
+        path = tempfile.mkdtemp(prefix=f"sva-bench-{tag}-")
+        self.add(lambda: shutil.rmtree(path, ignore_errors=True))
+        return path
+
+    def run(self):
+        while self.actions:
+            action = self.actions.pop()
+            try:
+                action()
+            except Exception as e:  # cleanup goes on whatever one step does
+                print(f"cleanup: {e}", file=sys.stderr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.run()
+
+
+def wait_until(what, timeout, check, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+class GoBgp:
+    """gobgpd (AS 65000) on one loopback address, with neighbors given as
+    dicts: address, passive (bool), port (to dial), rr_client (bool)."""
+
+    def __init__(self, cleanup, name, address, neighbors, asn=65000, port=None):
+        self.dir = cleanup.tempdir(name)
+        self.address = address
+        self.port = port or free_port(address)
+        self.api = free_port()
+        lines = [
+            "[global.config]",
+            f"  as = {asn}",
+            f'  router-id = "{address}"',
+            f"  port = {self.port}",
+            f'  local-address-list = ["{address}"]',
+        ]
+        for n in neighbors:
+            lines += [
+                "[[neighbors]]",
+                "  [neighbors.config]",
+                f'    neighbor-address = "{n["address"]}"',
+                f"    peer-as = {asn}",
+                "  [neighbors.transport.config]",
+                f'    local-address = "{address}"',
+            ]
+            if n.get("passive", True):
+                lines.append("    passive-mode = true")
+            else:
+                lines += ["    passive-mode = false", f"    remote-port = {n['port']}"]
+            lines += [
+                "  [neighbors.timers.config]",
+                "    hold-time = 240",
+                "    keepalive-interval = 30",
+                "    connect-retry = 1",
+            ]
+            if n.get("rr_client"):
+                lines += [
+                    "  [neighbors.route-reflector.config]",
+                    "    route-reflector-client = true",
+                    f'    route-reflector-cluster-id = "{address}"',
+                ]
+            lines += [
+                "  [[neighbors.afi-safis]]",
+                "    [neighbors.afi-safis.config]",
+                '      afi-safi-name = "l2vpn-evpn"',
+            ]
+        config = os.path.join(self.dir, "gobgpd.toml")
+        with open(config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = open(os.path.join(self.dir, "gobgpd.log"), "w")
+        self.proc = cleanup.process(
+            subprocess.Popen(
+                ["gobgpd", "-f", config, "-p", "--pprof-disable", f"--api-hosts=127.0.0.1:{self.api}"],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        wait_until(f"gobgpd {name}", 10, lambda: self.cli("global") is not None)
+
+    def cli(self, *args):
+        out = subprocess.run(
+            ["gobgp", "-p", str(self.api), *args], capture_output=True, text=True
+        )
+        return out.stdout if out.returncode == 0 else None
+
+    def neighbor(self, address):
+        """(session state, EVPN routes accepted) as GoBGP reports them."""
+        text = self.cli("-j", "neighbor", address)
+        if not text:
+            return ("unknown", 0)
+        value = json.loads(text)
+        state = value.get("state", {}).get("session_state", "unknown")
+        accepted = 0
+        for family in value.get("afi_safis", []) or []:
+            accepted += family.get("state", {}).get("accepted", 0) or 0
+        return (state, accepted)
+
+    def rss(self):
+        return rss_bytes(self.proc.pid)
+
+
+def established(state):
+    # GoBGP's JSON gives the enum as a number (6) or a name, by version.
+    return state in (6, "6", "established", "ESTABLISHED")
+
+
+class Agent:
+    """The agent in standalone mode with a YAML config written here."""
+
+    def __init__(self, cleanup, config_text, tag="agent", netns=None, http=None, env=None):
+        self.dir = cleanup.tempdir(tag)
+        self.config = os.path.join(self.dir, "agent.yaml")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        command = [AGENT_BIN, "run", "--config", self.config]
+        if http:
+            command += ["--http", http]
+        if netns:
+            command = ["ip", "netns", "exec", netns] + command
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.log = open(self.log_path, "w")
+        full_env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
+        full_env.update(env or {})
+        self.proc = cleanup.process(
+            subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
+        )
+
+    def rss(self):
+        return rss_bytes(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def log_tail(self, lines=20):
+        with open(self.log_path) as f:
+            return "".join(f.readlines()[-lines:])
+
+
+def build_release():
+    """The agent and the bench binaries, release profile."""
+    say("building the release agent and bench tools")
+    subprocess.run(
+        ["cargo", "build", "--release", "--locked", "-p", "static-vxlan-agent",
+         "-p", "static-vxlan-agent-bench", "--bins"],
+        cwd=REPO,
+        check=True,
+    )
+
+
+def plot(path, title, xlabel, ylabel, series, logx=False, logy=False):
+    """series: list of (label, xs, ys). Writes a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for label, xs, ys in series:
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    say(f"plot in {os.path.relpath(path, REPO)}")
