@@ -1,6 +1,6 @@
 """Helpers shared by the benchmark scripts in bench/: processes that are
 always cleaned up, GoBGP instances on loopback addresses, the agent with a
-generated YAML config, percentiles, and result files.
+generated YAML config, result files and plots.
 
 Everything a script starts is registered with a Cleanup and torn down on
 exit, on an exception and on SIGINT/SIGTERM. Nothing here asserts a timing:
@@ -8,7 +8,6 @@ scripts print what they measured and write it to bench/results/.
 """
 
 import json
-import math
 import os
 import shutil
 import signal
@@ -28,13 +27,6 @@ BENCH_BIN_DIR = os.path.join(REPO, "target", "release")
 
 def say(*parts):
     print("==>", *parts, flush=True)
-
-
-def percentile(values, p):
-    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 def free_port(host="127.0.0.1"):
@@ -246,10 +238,6 @@ class Agent:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
-
-    def log_tail(self, lines=20):
-        with open(self.log_path) as f:
-            return "".join(f.readlines()[-lines:])
 
 
 def build_release():

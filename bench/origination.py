@@ -74,8 +74,9 @@ def agent_config(n, peer, port):
     return "\n".join(lines) + "\n"
 
 
-def start_sink(cleanup, address, expect, timeout=GOBGP_TIMEOUT):
-    port = b.free_port(address)
+def start_sink(cleanup, address, expect, timeout=GOBGP_TIMEOUT, port=None):
+    """bgp-sink listening on `address` (`port`, or a free one), ready."""
+    port = port or b.free_port(address)
     proc = cleanup.process(subprocess.Popen(
         [os.path.join(b.BENCH_BIN_DIR, "bgp-sink"), "--listen", f"{address}:{port}",
          "--asn", "65000", "--expect", str(expect), "--timeout", str(timeout)],
@@ -158,10 +159,7 @@ def run_one(n):
 
         # 3. GoBGP A -> sink: A dials it within its 1 s connect-retry; the
         # sink's clock starts at Established.
-        sink = cleanup.process(subprocess.Popen(
-            [os.path.join(b.BENCH_BIN_DIR, "bgp-sink"), "--listen", f"{SINK_ADDR}:{sink_port}",
-             "--asn", "65000", "--expect", str(n), "--timeout", str(GOBGP_TIMEOUT)],
-            stdout=subprocess.PIPE, text=True))
+        sink, _ = start_sink(cleanup, SINK_ADDR, n, port=sink_port)
         r = sink_result(sink, GOBGP_TIMEOUT + 60)
         result["gobgp-to-sink"] = r
         b.say(f"N={n}: GoBGP -> sink {r['rt2']} RT-2 in {r['elapsed-s']:.3f} s ({r['rt2-per-s']:,.0f}/s)"

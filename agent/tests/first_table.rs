@@ -8,31 +8,24 @@
     reason = "an integration test links every dependency of its crate but uses few"
 )]
 
+mod common;
+
 use std::{
     fmt::Write as _,
     fs,
-    io::{Read as _, Write as _},
-    net::{Ipv4Addr, TcpListener, TcpStream},
+    io::Write as _,
+    net::{Ipv4Addr, TcpListener},
     process::Command,
     time::Duration,
 };
 
-use bgp_wire::{Capability, DecodeCx, EncodeCx, EvpnRoute, Message, MpReach, Open};
+use bgp_wire::{Capability, EncodeCx, EvpnRoute, Message, MpReach, Open};
+use common::read_message;
 use static_vxlan_agent_tests::peers::{Daemon, ScratchDir};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_static-vxlan-agent");
 const VTEPS: u32 = 5;
 const MACS_PER_VTEP: u32 = 10_000;
-
-fn read_message(stream: &mut TcpStream) -> Message {
-    let mut header = [0u8; 19];
-    stream.read_exact(&mut header).expect("a message header");
-    let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
-    let mut message = header.to_vec();
-    message.resize(len, 0);
-    stream.read_exact(&mut message[19..]).expect("the message body");
-    Message::decode(&message, DecodeCx::default()).expect("the agent sends well-formed messages")
-}
 
 #[test]
 fn end_of_rib_follows_the_whole_first_table() {

@@ -10,16 +10,16 @@
 mod common;
 
 use std::{
-    io::{Read as _, Write as _},
+    io::Write as _,
     net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     time::Duration,
 };
 
 use bgp_wire::{
-    Capability, DecodeCx, EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, Message, MpReach, Notification,
-    Open, Origin, PathAttributes, RouteDistinguisher, Update,
+    Capability, EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, Message, MpReach, Notification, Open,
+    Origin, PathAttributes, RouteDistinguisher, Update,
 };
-use common::expect_event;
+use common::{expect_event, read_message};
 use static_vxlan_agent::bgp::session::{self, Event};
 
 const PEER_ID: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
@@ -53,17 +53,6 @@ fn announce(routes: Vec<EvpnRoute>) -> Vec<u8> {
     })
     .to_bytes(EncodeCx::default())
     .expect("fits")
-}
-
-/// Reads one whole message from the raw connection.
-fn read_message(stream: &mut TcpStream) -> Message {
-    let mut header = [0u8; 19];
-    stream.read_exact(&mut header).expect("a message header");
-    let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
-    let mut message = header.to_vec();
-    message.resize(len, 0);
-    stream.read_exact(&mut message[19..]).expect("the message body");
-    Message::decode(&message, DecodeCx::default()).expect("the speaker sends well-formed messages")
 }
 
 /// Reads until a NOTIFICATION, skipping our End-of-RIB and keepalives.

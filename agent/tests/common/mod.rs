@@ -3,20 +3,33 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
+    io::Read as _,
+    net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream},
     sync::Arc,
     time::Duration,
 };
 
 use bgp_wire::{
-    Esi, EvpnRoute, ExtCommunity, Imet, IpPrefix, Label, MacAddr, MacIp, Origin, PathAttributes, PmsiTunnel,
-    PmsiTunnelId, RouteDistinguisher, RouteTarget, TUNNEL_VXLAN,
+    DecodeCx, Esi, EvpnRoute, ExtCommunity, Imet, IpPrefix, Label, MacAddr, MacIp, Message, Origin,
+    PathAttributes, PmsiTunnel, PmsiTunnelId, RouteDistinguisher, RouteTarget, TUNNEL_VXLAN,
 };
 use static_vxlan_agent::bgp::{
     fsm::SessionConfig,
     rib::{OutRoute, RouteAttributes},
     session::{Event, Speaker, SpeakerConfig},
 };
+
+/// Reads one whole message from a raw connection to the speaker or agent,
+/// which must only ever send well-formed ones.
+pub(crate) fn read_message(stream: &mut TcpStream) -> Message {
+    let mut header = [0u8; 19];
+    stream.read_exact(&mut header).expect("a message header");
+    let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
+    let mut message = header.to_vec();
+    message.resize(len, 0);
+    stream.read_exact(&mut message[19..]).expect("the message body");
+    Message::decode(&message, DecodeCx::default()).expect("the speaker sends well-formed messages")
+}
 
 /// Our speaker's source address and router id.
 pub(crate) const SPEAKER_ADDR: &str = "127.0.0.9";

@@ -19,8 +19,6 @@
     allow(unsafe_code, reason = "aya::Pod is an unsafe marker trait; see its impls")
 )]
 
-/// Name of the per-CPU counter array in the eBPF object.
-pub const COUNTERS_MAP: &str = "COUNTERS";
 /// Name of the per-CPU hash of [`InterfaceCounters`], keyed by ifindex.
 pub const INTERFACE_COUNTERS_MAP: &str = "IF_COUNTERS";
 /// Name of the ring buffer of [`LearnEvent`]s.
@@ -50,7 +48,7 @@ pub const INTERFACE_ENTRIES: u32 = 1_024;
 /// Size of the event ring buffer in bytes (a power of two, page multiple).
 pub const EVENTS_BYTES: u32 = 1 << 20;
 
-/// One slot of the per-CPU counter array. The discriminant is the index.
+/// One counter; the discriminant is its index in [`InterfaceCounters`].
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
@@ -79,11 +77,11 @@ impl Counter {
         Self::ParseErrors,
     ];
 
-    /// The number of slots the counter array needs.
+    /// The number of counters.
     #[expect(clippy::cast_possible_truncation, reason = "a handful of counters always fits in u32")]
     pub const COUNT: u32 = Self::ALL.len() as u32;
 
-    /// The array index of this counter.
+    /// The index of this counter in [`InterfaceCounters::values`].
     #[must_use]
     pub const fn index(self) -> u32 {
         self as u32

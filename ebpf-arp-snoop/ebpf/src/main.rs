@@ -5,8 +5,8 @@
 //! For each frame: classify (the shared `arp_snoop_common::classify`), skip
 //! VTEPs in the ignore map, suppress repeats of a binding within the dedup
 //! window, and pass the binding up through the ring buffer. Every outcome
-//! is counted twice: in a per-CPU array for the whole program and in the
-//! per-CPU entry of the interface the frame was on (created by the loader).
+//! is counted in the per-CPU entry of the interface the frame was on (created
+//! by the loader); the totals are their sum, taken on the host.
 //!
 //! Built for `bpfel-unknown-none` by the loader's build script (aya-build,
 //! on the pinned nightly). The `cfg_attr` gates let `cargo build --workspace`
@@ -33,8 +33,6 @@ mod program {
         programs::{SkBuffContext, TcContext, sk_buff::SkBuff},
     };
 
-    #[map(name = "COUNTERS")]
-    static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
     #[map(name = "IF_COUNTERS")]
     static IF_COUNTERS: PerCpuHashMap<u32, InterfaceCounters> =
         PerCpuHashMap::with_max_entries(INTERFACE_ENTRIES, 0);
@@ -76,14 +74,10 @@ mod program {
 
         #[inline(always)]
         fn bump(&self, counter: Counter) {
-            if let Some(slot) = COUNTERS.get_ptr_mut(counter.index()) {
-                // SAFETY: the pointer comes from a per-CPU array lookup, so it is
-                // valid for this program run and no other CPU writes this slot.
-                unsafe { *slot += 1 };
-            }
             if let Some(interface) = self.0 {
-                // SAFETY: a per-CPU hash value from this run's lookup; the
-                // loader only deletes it after detaching from the interface.
+                // SAFETY: a per-CPU hash value from this run's lookup, so no
+                // other CPU writes it; the loader only deletes it after
+                // detaching from the interface.
                 unsafe { (*interface).bump(counter) };
             }
         }

@@ -25,14 +25,14 @@ use std::{
     thread,
 };
 
-use arp_snoop_common::{
-    COUNTERS_MAP, EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM,
-    TC_EGRESS_PROGRAM, TC_INGRESS_PROGRAM,
-};
 pub use arp_snoop_common::{Counter, InterfaceCounters, Kind, LearnEvent, Settings, direction};
+use arp_snoop_common::{
+    EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM,
+    TC_INGRESS_PROGRAM,
+};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{HashMap, MapData, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, SchedClassifier, SocketFilter, TcAttachType, tc, tc::SchedClassifierLinkId},
 };
 use nix::sched::CloneFlags;
@@ -269,18 +269,21 @@ impl Snooper {
         &self.status
     }
 
-    /// One counter, summed over all CPUs.
+    /// One counter, summed over all CPUs and interfaces.
     pub fn counter(&self, counter: Counter) -> Result<u64, SnoopError> {
-        let map_error = |source| SnoopError::Map { map: COUNTERS_MAP, source };
-        let map = self.ebpf.map(COUNTERS_MAP).ok_or(SnoopError::Missing("counter map"))?;
-        let counters: PerCpuArray<_, u64> = PerCpuArray::try_from(map).map_err(map_error)?;
-        let per_cpu = counters.get(&counter.index(), 0).map_err(map_error)?;
-        Ok(per_cpu.iter().sum())
+        Ok(self.total()?.get(counter))
     }
 
-    /// Every counter, by name.
+    /// Every counter, by name, summed over all CPUs and interfaces.
     pub fn counters(&self) -> Result<BTreeMap<&'static str, u64>, SnoopError> {
-        Counter::ALL.iter().map(|c| Ok((c.name(), self.counter(*c)?))).collect()
+        let total = self.total()?;
+        Ok(Counter::ALL.iter().map(|c| (c.name(), total.get(*c))).collect())
+    }
+
+    /// The program only runs on the configured interfaces, and each frame is
+    /// counted on its interface: the totals are the sum of those.
+    fn total(&self) -> Result<InterfaceCounters, SnoopError> {
+        Ok(self.interface_counters()?.values().fold(InterfaceCounters::default(), InterfaceCounters::plus))
     }
 
     /// The counters of every configured interface, summed over CPUs and over

@@ -296,7 +296,6 @@ fn counters_are_kept_per_interface_and_survive_a_recreated_interface() {
         // Request in, reply out, plus the pings: all on the one attached interface.
         assert!(uplink.get(Counter::Matched) >= 2, "{mode:?}: {uplink:?}");
         assert!(uplink.get(Counter::Seen) >= uplink.get(Counter::Matched) + 4, "{mode:?}: {uplink:?}");
-        assert!(uplink.get(Counter::Seen) <= snooper.counter(Counter::Seen).expect("counter"));
         assert_eq!(before["absent0"], arp_snoop::InterfaceCounters::default(), "{mode:?}: never attached");
 
         // Deleted and created again: the counts carry over and keep growing.
