@@ -129,6 +129,21 @@ impl Lab {
             .into_owned()
     }
 
+    /// Starts the agent and waits until its snooper is attached to the
+    /// uplink: an ARP sent before that cannot be learned, and a host only
+    /// ARPs again once its neighbor entry goes stale, tens of seconds later.
+    fn start_agent(&self) {
+        self.script(&["agent-start"]);
+        eventually("the snooper attached to up0", 10, || {
+            let uplink = self.agent_state()["snooper"]["interfaces"]["up0"].clone();
+            if uplink["status"].as_str().is_some_and(|s| s.starts_with("attached")) {
+                Ok(())
+            } else {
+                Err(uplink.to_string())
+            }
+        });
+    }
+
     fn agent_state(&self) -> Value {
         let output = self.exec(
             "leaf1",
@@ -188,7 +203,7 @@ fn static_and_evpn_hosts_reach_each_other_only_with_the_agent() {
         "h1 -> h3 works without the agent"
     );
 
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     for (from, to) in [("h1", "10.0.0.103"), ("h3", "10.0.0.101"), ("h1", "10.0.0.104"), ("h4", "10.0.0.101")]
     {
         assert!(lab.ping_eventually(from, to), "ping {from} -> {to} fails\n{}", lab.agent_log());
@@ -226,7 +241,7 @@ fn static_and_evpn_hosts_reach_each_other_only_with_the_agent() {
 #[test]
 fn static_macs_are_advertised_sticky() {
     let Some(lab) = Lab::start("static_macs_are_advertised_sticky") else { return };
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     let route = eventually("the static MAC in leaf2's BGP table", 15, || {
         let table = lab.vtysh_json("leaf2", "show bgp l2vpn evpn route detail json");
         let found = table["1.1.1.1:100"][&format!("[2]:[0]:[48]:[{STATIC_MAC}]")]["paths"][0][0].clone();
@@ -241,7 +256,7 @@ fn static_macs_are_advertised_sticky() {
 #[test]
 fn swapping_h1_and_h2_moves_the_macs_with_higher_sequences() {
     let Some(lab) = Lab::start("swapping_h1_and_h2_moves_the_macs") else { return };
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
     eventually("leaf2 knows h1 and h2", 10, || {
         let macs = lab.macs("leaf2");
@@ -276,7 +291,7 @@ fn swapping_h1_and_h2_moves_the_macs_with_higher_sequences() {
 #[test]
 fn a_mac_that_moves_behind_an_evpn_leaf_is_withdrawn_by_the_agent() {
     let Some(lab) = Lab::start("a_mac_that_moves_behind_an_evpn_leaf") else { return };
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     assert!(lab.ping_eventually("h1", "10.0.0.104"));
     eventually("leaf2 knows h1 behind 1.1.1.1", 10, || {
         let macs = lab.macs("leaf2");
@@ -304,7 +319,7 @@ fn a_mac_that_moves_behind_an_evpn_leaf_is_withdrawn_by_the_agent() {
 #[test]
 fn removing_a_static_vtep_removes_its_flood_entry_on_the_leaves() {
     let Some(lab) = Lab::start("removing_a_static_vtep_removes_its_flood_entry") else { return };
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     eventually("flood entries to both static VTEPs", 10, || {
         let fdb = lab.fdb("leaf2");
         if fdb.contains("dst 1.1.1.2") { Ok(()) } else { Err(fdb) }
@@ -329,7 +344,7 @@ fn removing_a_static_vtep_removes_its_flood_entry_on_the_leaves() {
 #[test]
 fn routes_come_back_after_an_agent_kill_and_after_an_frr_restart() {
     let Some(lab) = Lab::start("routes_come_back_after_restarts") else { return };
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     let flooded = |lab: &Lab| lab.fdb("leaf2").contains("00:00:00:00:00:00 dst 1.1.1.1");
     eventually(
         "RT-3 of 1.1.1.1 installed",
@@ -340,11 +355,18 @@ fn routes_come_back_after_an_agent_kill_and_after_an_frr_restart() {
     // SIGKILL: no NOTIFICATION. FRR 8.4 keeps no EVPN routes as graceful-
     // restart helper, so they go; a restarted agent brings them back.
     lab.script(&["agent-kill"]);
-    lab.script(&["agent-start"]);
+    lab.start_agent();
     eventually("RT-3 back after the agent restart", 15, || {
         if flooded(&lab) { Ok(()) } else { Err(lab.fdb("leaf2")) }
     });
     assert!(lab.ping_eventually("h1", "10.0.0.104"));
+    // The restarted agent learned h1 from that first ARP: what it must send
+    // again below.
+    eventually("the restarted agent learned h1", 10, || {
+        let state = lab.agent_state();
+        let h1 = &state["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC];
+        if h1["source"] == "learned" { Ok(()) } else { Err(h1.to_string()) }
+    });
 
     // leaf1's bgpd restarts: the agent reconnects and sends everything again.
     lab.script(&["frr-restart", "leaf1"]);
