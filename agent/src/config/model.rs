@@ -252,8 +252,9 @@ impl Config {
         if self.md5_password.as_ref().is_some_and(|p| p.is_empty() || p.len() > 80) {
             return error(format!("{root}/md5-password"), "must be 1 to 80 characters");
         }
-        if self.mac_aging_secs == 0 {
-            return error(format!("{root}/mac-aging-secs"), "must be at least 1 second");
+        // The YANG range; the YAML has no schema to enforce it.
+        if !(1..=86_400).contains(&self.mac_aging_secs) {
+            return error(format!("{root}/mac-aging-secs"), "must be 1..86400 seconds");
         }
         if let Some(auto) = &self.auto_discover
             && auto.allowed_prefixes.is_empty()

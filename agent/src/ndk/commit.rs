@@ -272,10 +272,7 @@ impl Tree {
                 }
             }
             _ => {
-                return Err(fail(format!(
-                    "{}: not a static-vxlan-agent configuration node (keys {:?})",
-                    n.js_path, n.keys
-                )));
+                return Err(fail(format!("{}: not a static-vxlan-agent configuration node", yang_path(n))));
             }
         }
         Ok(())
@@ -323,10 +320,10 @@ impl Tree {
             {
                 let mut entry = entry.clone();
                 entry.remove("vtep-ip");
-                if let Err(e) = serde_json::from_value::<StaticVtep>(Value::Object(entry.clone())) {
+                if let Err(e) = typed::<StaticVtep>(&entry) {
                     errors.push(AckError {
                         js_path_with_keys: vtep_path.clone(),
-                        text: format!("{yang}/static-vtep[vtep-ip={vtep}]: {e}"),
+                        text: e.at(&format!("{yang}/static-vtep[vtep-ip={vtep}]")),
                     });
                     continue;
                 }
@@ -334,8 +331,8 @@ impl Tree {
             }
             node.remove("static-vtep");
             node.insert("static-vteps".into(), Value::Object(vteps));
-            if let Err(e) = serde_json::from_value::<MacVrf>(Value::Object(node.clone())) {
-                errors.push(AckError { js_path_with_keys: path.clone(), text: format!("{yang}: {e}") });
+            if let Err(e) = typed::<MacVrf>(&node) {
+                errors.push(AckError { js_path_with_keys: path.clone(), text: e.at(&yang) });
                 continue;
             }
             mac_vrf_paths.insert(ni.clone(), path.clone());
@@ -355,13 +352,10 @@ impl Tree {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let config = match serde_json::from_value::<Config>(Value::Object(agent)) {
+        let config = match typed::<Config>(&agent) {
             Ok(config) => config,
             Err(e) => {
-                return Err(vec![AckError {
-                    js_path_with_keys: agent_path.clone(),
-                    text: format!("{yang}: {e}"),
-                }]);
+                return Err(vec![AckError { js_path_with_keys: agent_path.clone(), text: e.at(yang) }]);
             }
         };
         if let Err(e) = config.validate() {
@@ -381,6 +375,60 @@ impl Tree {
             return Err(vec![AckError { js_path_with_keys: node.clone(), text }]);
         }
         Ok(Some(config))
+    }
+}
+
+/// A node's leaves as one of our typed structs. The error names the leaf
+/// below the node, YANG style (`duplicate-mac/moves: invalid type ...`), so
+/// that with the node's path in front it is the YANG path of the bad value.
+fn typed<T: serde::de::DeserializeOwned>(node: &Map<String, Value>) -> Result<T, LeafError> {
+    serde_path_to_error::deserialize(Value::Object(node.clone())).map_err(|e| {
+        let mut leaf = String::new();
+        let mut segments = e.path().iter();
+        while let Some(segment) = segments.next() {
+            match segment {
+                serde_path_to_error::Segment::Map { key } => {
+                    if !leaf.is_empty() {
+                        leaf.push('/');
+                    }
+                    // Our map of static VTEPs is the YANG list `static-vtep`.
+                    if key == "static-vteps"
+                        && let Some(serde_path_to_error::Segment::Map { key: vtep }) = segments.next()
+                    {
+                        leaf.push_str("static-vtep[vtep-ip=");
+                        leaf.push_str(vtep);
+                        leaf.push(']');
+                    } else {
+                        leaf.push_str(key);
+                    }
+                }
+                // A leaf-list entry: the leaf-list names it well enough, and
+                // the message quotes the value.
+                serde_path_to_error::Segment::Seq { .. }
+                | serde_path_to_error::Segment::Enum { .. }
+                | serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        LeafError { leaf, message: e.into_inner().to_string() }
+    })
+}
+
+/// A value that did not fit our model, at a leaf below a node.
+struct LeafError {
+    /// The leaf's path below the node (empty: the node itself).
+    leaf: String,
+    /// What serde found wrong.
+    message: String,
+}
+
+impl LeafError {
+    /// The message, led by the YANG path of the value (`node` is the node's).
+    fn at(&self, node: &str) -> String {
+        if self.leaf.is_empty() {
+            format!("{node}: {}", self.message)
+        } else {
+            format!("{node}/{}: {}", self.leaf, self.message)
+        }
     }
 }
 
@@ -451,5 +499,6 @@ fn fill_yang_defaults(agent: &mut Map<String, Value>) {
     }
 }
 
+pub mod properties;
 #[cfg(test)]
 mod tests;

@@ -285,3 +285,121 @@ fn every_bad_node_of_a_commit_is_reported() {
     assert!(errors[0].text.contains("missing field `vni`"), "{errors:?}");
     assert!(errors[1].text.contains("static-vtep[vtep-ip=1.1.1.1]"), "{errors:?}");
 }
+
+/// The lab's agent container with one leaf replaced (`Value::Null`: removed).
+fn agent_with(leaf: &str, value: Value) -> String {
+    let mut agent: Map<String, Value> = serde_json::from_str(
+        r#"{"admin-state":"enable","source-address":"1.1.1.254","peer-address":"1.1.1.3",
+            "local-as":"65000","hold-time":9,"learning-interfaces":["e1-1"]}"#,
+    )
+    .expect("json");
+    if value.is_null() {
+        agent.remove(leaf);
+    } else {
+        agent.insert(leaf.to_owned(), value);
+    }
+    Value::Object(agent).to_string()
+}
+
+/// The lab's mac-vrf container with one leaf replaced.
+fn mac_vrf_with(leaf: &str, value: Value) -> String {
+    let mut node: Map<String, Value> =
+        serde_json::from_str(r#"{"admin-state":"enable","evi":100,"vni":"16000000"}"#).expect("json");
+    node.insert(leaf.to_owned(), value);
+    Value::Object(node).to_string()
+}
+
+#[test]
+fn every_invalid_value_is_rejected_at_its_yang_path_and_the_running_config_stays() {
+    use serde_json::json;
+    let agent = "network-instance[name=default]/protocols/static-vxlan-agent";
+    let mac_vrf = "network-instance[name=blue]/protocols/bgp-evpn/bgp-instance[id=1]/static-vxlan-agent";
+    let vtep = format!("{mac_vrf}/static-vtep[vtep-ip=1.1.1.1]");
+    let agent_set = |leaf: &str, value: Value| set(AGENT_PATH, &["default"], &agent_with(leaf, value));
+    let mac_vrf_set =
+        |leaf: &str, value: Value| set(MAC_VRF_PATH, &["blue", "1"], &mac_vrf_with(leaf, value));
+    let vtep_set = |ip: &str, json: Value| set(STATIC_VTEP_PATH, &["blue", "1", ip], &json.to_string());
+    // (the bad notification, the start of the error text)
+    let cases: Vec<(Notification, String)> = vec![
+        (agent_set("admin-state", json!("sleepy")), format!("{agent}/admin-state: ")),
+        (agent_set("source-address", Value::Null), format!("{agent}: missing field `source-address`")),
+        (agent_set("source-address", json!("1.1.1")), format!("{agent}/source-address: ")),
+        (agent_set("source-address", json!("2001:db8::1")), format!("{agent}/source-address: ")),
+        (agent_set("peer-address", json!("leaf1")), format!("{agent}/peer-address: ")),
+        (agent_set("peer-port", json!(70000)), format!("{agent}/peer-port: ")),
+        (agent_set("listen-port", json!(-1)), format!("{agent}/listen-port: ")),
+        (agent_set("local-as", json!(0)), format!("{agent}/local-as: must be 1..4294967295")),
+        (agent_set("local-as", json!("4294967296")), format!("{agent}/local-as: ")),
+        (agent_set("peer-as", json!(0)), format!("{agent}/peer-as: must be 1..4294967295")),
+        (agent_set("local-preference", json!("high")), format!("{agent}/local-preference: ")),
+        (agent_set("hold-time", json!(2)), format!("{agent}/hold-time: must be 0 or at least 3")),
+        (agent_set("hold-time", json!(65536)), format!("{agent}/hold-time: ")),
+        (
+            agent_set("graceful-restart-time", json!(4096)),
+            format!("{agent}/graceful-restart-time: must fit 12 bits"),
+        ),
+        (agent_set("md5-password", json!("")), format!("{agent}/md5-password: must be 1 to 80")),
+        (agent_set("md5-password", json!("x".repeat(81))), format!("{agent}/md5-password: must be 1 to 80")),
+        (agent_set("connect", json!("yes")), format!("{agent}/connect: ")),
+        (agent_set("learning-interfaces", json!("e1-1")), format!("{agent}/learning-interfaces: ")),
+        (agent_set("learning-interfaces", json!([1])), format!("{agent}/learning-interfaces: ")),
+        (agent_set("learning-netns", json!(5)), format!("{agent}/learning-netns: ")),
+        (agent_set("attach-mode", json!("xdp")), format!("{agent}/attach-mode: ")),
+        (agent_set("vxlan-port", json!(65536)), format!("{agent}/vxlan-port: ")),
+        (agent_set("learn-nd", json!("maybe")), format!("{agent}/learn-nd: ")),
+        (agent_set("include-ip", json!(1)), format!("{agent}/include-ip: ")),
+        (
+            agent_set("auto-discover", json!({"allowed-prefixes": []})),
+            format!("{agent}/auto-discover/allowed-prefixes: auto-discovery needs at least one prefix"),
+        ),
+        (
+            agent_set("auto-discover", json!({"allowed-prefixes": ["10.0.0.0/33"]})),
+            format!("{agent}/auto-discover/allowed-prefixes: "),
+        ),
+        (
+            agent_set("auto-discover", json!({"allowed-prefixes": ["10.0.0.0/8"], "max-vteps": -1})),
+            format!("{agent}/auto-discover/max-vteps: "),
+        ),
+        (agent_set("mac-aging-secs", json!(0)), format!("{agent}/mac-aging-secs: must be 1..86400")),
+        (agent_set("mac-aging-secs", json!(86_401)), format!("{agent}/mac-aging-secs: must be 1..86400")),
+        (agent_set("max-macs-per-mac-vrf", json!(-5)), format!("{agent}/max-macs-per-mac-vrf: ")),
+        (agent_set("max-macs-per-vtep", json!("many")), format!("{agent}/max-macs-per-vtep: ")),
+        (agent_set("duplicate-mac", json!({"moves": -1})), format!("{agent}/duplicate-mac/moves: ")),
+        (
+            agent_set("duplicate-mac", json!({"window-secs": "x"})),
+            format!("{agent}/duplicate-mac/window-secs: "),
+        ),
+        (agent_set("duplicate-mac", json!({"hold-secs": 1.5})), format!("{agent}/duplicate-mac/hold-secs: ")),
+        (agent_set("originating-ip", json!("router")), format!("{agent}/originating-ip: ")),
+        (mac_vrf_set("admin-state", json!("up")), format!("{mac_vrf}/admin-state: ")),
+        (mac_vrf_set("evi", json!(0)), format!("{mac_vrf}/evi: must be 1..65535")),
+        (mac_vrf_set("evi", json!(65_536)), format!("{mac_vrf}/evi: ")),
+        (mac_vrf_set("vni", json!(0)), format!("{mac_vrf}/vni: must be 1..16777215")),
+        (mac_vrf_set("vni", json!(16_777_216)), format!("{mac_vrf}/vni: must be 1..16777215")),
+        (mac_vrf_set("route-target", json!("target:abc")), format!("{mac_vrf}/route-target: ")),
+        (vtep_set("1.1.1", json!({})), format!("{mac_vrf}/static-vtep[vtep-ip=1.1.1]: ")),
+        (
+            vtep_set("0.0.0.0", json!({})),
+            format!("{mac_vrf}/static-vtep[vtep-ip=0.0.0.0]: must be a unicast address"),
+        ),
+        (
+            vtep_set("1.1.1.1", json!({"static-macs": ["01:00:5e:00:00:01"]})),
+            format!("{vtep}/static-macs: 01:00:5e:00:00:01 is not a unicast MAC"),
+        ),
+        (vtep_set("1.1.1.1", json!({"static-macs": ["zz"]})), format!("{vtep}/static-macs: ")),
+        (vtep_set("1.1.1.1", json!({"colour": "red"})), format!("{vtep}/colour: unknown field `colour`")),
+    ];
+    let mut assembler = CommitAssembler::new();
+    let good = applied(feed(&mut assembler, lab_commit(1)));
+    let mut seq = 1;
+    for (bad, expected) in cases {
+        seq += 2;
+        let node = bad.js_path_with_keys.clone();
+        let errors = rejected(feed(&mut assembler, vec![bad, end(seq)]));
+        assert_eq!(errors.len(), 1, "{expected}: {errors:?}");
+        assert!(errors[0].text.starts_with(&expected), "expected `{expected}...`, got `{}`", errors[0].text);
+        // Errors about a static VTEP may be acknowledged at its mac-vrf.
+        assert!(node.starts_with(&errors[0].js_path_with_keys), "{node} vs {:?}", errors[0]);
+        assert_eq!(applied(feed(&mut assembler, vec![end(seq + 1)])), good, "after {expected}");
+    }
+}
