@@ -50,6 +50,7 @@ use crate::{
         client::{self as ndk_client, NdkOptions},
         telemetry,
     },
+    privileges,
 };
 
 /// Where the configuration comes from.
@@ -68,6 +69,8 @@ pub struct Options {
     pub source: Source,
     /// Serve state as JSON (`/state`) and Prometheus text (`/metrics`).
     pub http: Option<SocketAddr>,
+    /// The capabilities the process kept, for state.
+    pub capabilities: privileges::Kept,
 }
 
 /// What other tasks ask of the agent task.
@@ -104,7 +107,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let (learned_tx, mut learned_rx) = mpsc::channel::<Learned>(4096);
     let (snoop_tx, mut snoop_rx) = mpsc::channel::<serde_json::Value>(8);
-    let mut agent = Agent::new(learned_tx, snoop_tx);
+    let mut agent = Agent::new(learned_tx, snoop_tx, options.capabilities.clone());
     let (request_tx, mut request_rx) = mpsc::channel::<Request>(16);
     if let Some(addr) = options.http {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -229,10 +232,15 @@ struct Agent {
     bgp_state: serde_json::Value,
     snoop_state: serde_json::Value,
     ndk_state: Option<serde_json::Value>,
+    capabilities: privileges::Kept,
 }
 
 impl Agent {
-    fn new(learned_tx: mpsc::Sender<Learned>, snoop_tx: mpsc::Sender<serde_json::Value>) -> Self {
+    fn new(
+        learned_tx: mpsc::Sender<Learned>,
+        snoop_tx: mpsc::Sender<serde_json::Value>,
+        capabilities: privileges::Kept,
+    ) -> Self {
         Self {
             started: Instant::now(),
             started_unix_ms: std::time::SystemTime::now()
@@ -246,6 +254,7 @@ impl Agent {
             snoop_tx,
             config_source: String::new(),
             bgp_state: serde_json::json!({"state": "idle"}),
+            capabilities,
             snoop_state: serde_json::json!({"status": "off"}),
             ndk_state: None,
         }
@@ -357,6 +366,7 @@ impl Agent {
             "configured": self.config.is_some(),
             "uptime-secs": self.started.elapsed().as_secs(),
             "started-at-unix-ms": self.started_unix_ms,
+            "capabilities": self.capabilities.capabilities,
             "bgp": self.bgp_state,
             "snooper": self.snoop_state,
             "proxy": self.core.state(),

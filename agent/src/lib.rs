@@ -5,6 +5,8 @@
 //! - [`bgp`]: the embedded iBGP speaker (session FSM, RIBs, tokio driver).
 //! - [`config`]: the typed configuration.
 //! - [`core`]: the proxy logic, a deterministic state machine.
+//! - [`ndk`]: SR Linux commits, telemetry and the NDK client.
+//! - [`privileges`]: the capabilities kept, the rest dropped.
 // Denied, not forbidden: the TCP MD5 socket option (bgp::md5) needs one
 // setsockopt call that no safe wrapper offers; it carries its SAFETY note.
 #![deny(unsafe_code)]
@@ -21,3 +23,4 @@ pub mod bgp;
 pub mod config;
 pub mod core;
 pub mod ndk;
+pub mod privileges;

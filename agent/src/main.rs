@@ -20,7 +20,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use static_vxlan_agent::{app, ndk::client as ndk_client};
+use static_vxlan_agent::{app, ndk::client as ndk_client, privileges};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -56,14 +56,15 @@ enum Cmd {
         /// The application name in the app-manager YAML (sent as `agent_name`).
         #[arg(long, env = "NDK_AGENT_NAME", default_value = ndk_client::DEFAULT_AGENT_NAME)]
         agent_name: String,
-        /// Serve state on this address: GET /state (JSON), /metrics (Prometheus).
-        #[arg(long, env = "SVA_HTTP")]
+        /// Serve state on this address: GET /state (JSON), /metrics
+        /// (Prometheus). A bare port means loopback: `8479` is 127.0.0.1:8479.
+        #[arg(long, env = "SVA_HTTP", value_parser = http_address)]
         http: Option<SocketAddr>,
     },
     /// Show the running agent's state as tables.
     Show {
         /// Where the agent serves its state.
-        #[arg(long, env = "SVA_HTTP", default_value = "127.0.0.1:8479")]
+        #[arg(long, env = "SVA_HTTP", default_value = "127.0.0.1:8479", value_parser = http_address)]
         http: SocketAddr,
         /// Print the raw JSON instead.
         #[arg(long)]
@@ -87,6 +88,20 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Cmd::Run { config, ndk: _, ndk_address, agent_name, http } => {
+            // First, before the runtime starts any thread: capabilities are
+            // per thread, and new threads inherit the creator's.
+            let capabilities = match privileges::keep_only_needed() {
+                Ok(kept) => kept,
+                Err(error) => {
+                    eprintln!("static-vxlan-agent: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tracing::info!(
+                kept = %capabilities,
+                bounding_set_dropped = capabilities.bounding_set_dropped,
+                "capabilities dropped"
+            );
             let source = match config {
                 Some(path) => app::Source::Yaml(path),
                 None => app::Source::Ndk(ndk_client::NdkOptions { address: ndk_address, agent_name }),
@@ -95,7 +110,7 @@ fn main() -> ExitCode {
                 .enable_all()
                 .build()
                 .map_err(anyhow::Error::from)
-                .and_then(|runtime| runtime.block_on(app::run(app::Options { source, http })))
+                .and_then(|runtime| runtime.block_on(app::run(app::Options { source, http, capabilities })))
         }
         Cmd::Show { http, json } => show(http, json),
         Cmd::CheckConfig { config } => {
@@ -109,6 +124,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--http`: an address, or a bare port on loopback (state is for the
+/// operator on the box, not for the network, unless they say so).
+fn http_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|e| format!("{text}: not a port or an address:port ({e})"))
 }
 
 fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {

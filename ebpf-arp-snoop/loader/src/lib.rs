@@ -525,8 +525,18 @@ fn in_netns<T: Send>(netns: Option<&Path>, work: impl FnOnce() -> T + Send) -> R
     thread::scope(|scope| {
         scope
             .spawn(|| {
-                nix::sched::setns(&target, CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| SnoopError::NetnsEnter { path: netns.to_owned(), source })?;
+                // The agent keeps CAP_SYS_ADMIN permitted but not effective:
+                // it is raised on this thread for setns(2) alone and lowered
+                // again before the work (which needs CAP_BPF/CAP_NET_ADMIN).
+                // Where it is effective already (a root test), it stays so.
+                let sys_admin = caps::Capability::CAP_SYS_ADMIN;
+                let effective = caps::has_cap(None, caps::CapSet::Effective, sys_admin).unwrap_or(false);
+                let raised = !effective && caps::raise(None, caps::CapSet::Effective, sys_admin).is_ok();
+                let entered = nix::sched::setns(&target, CloneFlags::CLONE_NEWNET);
+                if raised {
+                    let _ = caps::drop(None, caps::CapSet::Effective, sys_admin);
+                }
+                entered.map_err(|source| SnoopError::NetnsEnter { path: netns.to_owned(), source })?;
                 Ok(work())
             })
             .join()
