@@ -7,13 +7,19 @@
     reason = "an integration test links every dependency of its crate but uses few"
 )]
 
-use std::{fs, process::Command, time::Duration};
+use std::{
+    fs,
+    net::{Ipv4Addr, SocketAddr},
+    process::Command,
+    time::Duration,
+};
 
 use static_vxlan_agent::privileges::NEEDED;
 use static_vxlan_agent_tests::{
     Netns,
-    peers::{Daemon, ScratchDir, free_port, wait_for},
+    peers::{Daemon, ScratchDir, agent_state, free_port, wait_for},
     privileged,
+    vxlan::{arp_request, send_all},
 };
 
 const AGENT: &str = env!("CARGO_BIN_EXE_static-vxlan-agent");
@@ -28,9 +34,7 @@ fn cap_mask(status: &str, field: &str) -> u64 {
 }
 
 fn state(http: &str) -> Result<serde_json::Value, String> {
-    let out =
-        Command::new(AGENT).args(["show", "--http", http, "--json"]).output().map_err(|e| e.to_string())?;
-    serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    agent_state(AGENT, http)
 }
 
 #[test]
@@ -185,15 +189,10 @@ fn with_only_the_needed_capabilities_an_unprivileged_user_runs_the_agent_and_it_
     );
 
     // An ARP request from 02:00:00:00:00:aa (10.0.0.1) in VNI 100, from 127.0.0.3.
-    let sender = "import socket\n\
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-        s.bind(('127.0.0.3', 0))\n\
-        mac = bytes.fromhex('0200000000aa')\n\
-        arp = b'\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01' + mac + bytes([10, 0, 0, 1]) + bytes(6) + bytes([10, 0, 0, 2])\n\
-        frame = b'\\xff' * 6 + mac + b'\\x08\\x06' + arp\n\
-        s.sendto(b'\\x08\\x00\\x00\\x00\\x00\\x00\\x64\\x00' + frame, ('127.0.0.1', 4789))\n";
+    let arp = arp_request(100, [2, 0, 0, 0, 0, 0xaa], Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, 4789));
     let learned = wait_for("02:00:00:00:00:aa learned behind 127.0.0.3", Duration::from_secs(20), || {
-        agent.netns.exec("python3", &["-c", sender]);
+        let _ = agent.netns.run(|| send_all(Ipv4Addr::new(127, 0, 0, 3), to, std::iter::once(arp.clone())));
         let s = state(&agent.http)?;
         let mac = &s["proxy"]["mac-vrfs"]["blue"]["macs"]["02:00:00:00:00:aa"];
         if mac["vtep"] == "127.0.0.3" { Ok(mac.clone()) } else { Err(format!("{s}\n{}", agent.log())) }

@@ -8,6 +8,7 @@
 
 pub mod fake_ndk;
 pub mod peers;
+pub mod vxlan;
 
 use std::{
     path::PathBuf,
@@ -103,6 +104,27 @@ impl Netns {
             .args(args)
             .output()
             .unwrap_or_else(|error| panic!("cannot run ip netns exec: {error}"))
+    }
+}
+
+impl Netns {
+    /// Runs `work` on a thread inside the namespace and returns its result.
+    ///
+    /// # Panics
+    ///
+    /// When the namespace cannot be entered, or `work` panics.
+    pub fn run<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        let file = std::fs::File::open(self.path()).expect("open the namespace");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .expect("enter the namespace");
+                    work()
+                })
+                .join()
+                .expect("the work in the namespace panicked")
+        })
     }
 }
 

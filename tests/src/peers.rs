@@ -460,3 +460,15 @@ impl FrrBgpd {
         fs::read_to_string(self.dir.path().join("bgpd.log")).unwrap_or_default()
     }
 }
+
+/// The state of the agent `binary` serving on `http`, through its own
+/// `show --json` (so the CLI is exercised too).
+///
+/// # Errors
+///
+/// When the agent does not answer or answers something that is not JSON.
+pub fn agent_state(binary: &str, http: &str) -> Result<serde_json::Value, String> {
+    let out =
+        Command::new(binary).args(["show", "--http", http, "--json"]).output().map_err(|e| e.to_string())?;
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
