@@ -638,15 +638,45 @@ fn snooper_thread(
     state: &mpsc::Sender<serde_json::Value>,
     runtime: &tokio::runtime::Handle,
 ) {
-    let mut snooper = match arp_snoop::Snooper::start(config.clone()) {
-        Ok(snooper) => snooper,
-        Err(e) => {
-            // The agent keeps running without learning; state says why.
-            error!(error = %e, "snooper not started: learning is off");
-            let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
-            return;
+    // Ignore sets that arrive before the snooper runs, applied once it does.
+    let mut ignored = None;
+    let mut waited = false;
+    let mut snooper = loop {
+        match arp_snoop::Snooper::start(config.clone()) {
+            Ok(snooper) => break snooper,
+            // The namespace may come later (SR Linux creates srbase at boot,
+            // perhaps after us; an operator may add it): wait for it.
+            Err(e @ arp_snoop::SnoopError::NetnsOpen { .. }) => {
+                if !waited {
+                    warn!(error = %e, "learning namespace missing: waiting for it");
+                    waited = true;
+                }
+                let report = serde_json::json!({"status": "waiting for the learning namespace", "error": e.to_string()});
+                if state.blocking_send(report).is_err() {
+                    return;
+                }
+                match commands.recv_timeout(Duration::from_secs(2)) {
+                    Ok(vteps) => ignored = Some(vteps),
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+            Err(e) => {
+                // The agent keeps running without learning; state says why.
+                error!(error = %e, "snooper not started: learning is off");
+                let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
+                return;
+            }
         }
     };
+    if waited {
+        info!("learning namespace found: snooper started");
+    }
+    if let Some(vteps) = ignored
+        && let Err(e) = snooper.set_ignored(&vteps)
+    {
+        warn!(error = %e, "cannot update the ignore map");
+    }
     let Some(ring) = snooper.take_events() else { return };
     let forward = learned.clone();
     // The reader task ends with this thread (a reload that restarts the

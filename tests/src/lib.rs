@@ -75,6 +75,13 @@ impl Netns {
         netns
     }
 
+    /// Takes ownership of a namespace created by other means: it is deleted
+    /// when the value is dropped.
+    #[must_use]
+    pub fn adopt(name: &str) -> Self {
+        Self { name: name.to_owned() }
+    }
+
     /// The namespace's name, as `ip netns` knows it.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -142,13 +149,19 @@ impl Drop for Netns {
 pub fn veth_pair(a: &Netns, a_addr: &str, b: &Netns, b_addr: &str) -> (String, String) {
     let a_if = unique_name("va");
     let b_if = unique_name("vb");
+    veth_pair_named((a, &a_if, a_addr), (b, &b_if, b_addr));
+    (a_if, b_if)
+}
+
+/// [`veth_pair`] with the interface names given: (namespace, interface,
+/// address) for each end, e.g. to create an interface again by its name.
+pub fn veth_pair_named(a: (&Netns, &str, &str), b: (&Netns, &str, &str)) {
     run(
         "ip",
-        &["link", "add", &a_if, "netns", a.name(), "type", "veth", "peer", "name", &b_if, "netns", b.name()],
+        &["link", "add", a.1, "netns", a.0.name(), "type", "veth", "peer", "name", b.1, "netns", b.0.name()],
     );
-    for (ns, ifname, addr) in [(a, &a_if, a_addr), (b, &b_if, b_addr)] {
+    for (ns, ifname, addr) in [a, b] {
         ns.exec("ip", &["addr", "add", addr, "dev", ifname]);
         ns.exec("ip", &["link", "set", ifname, "up"]);
     }
-    (a_if, b_if)
 }

@@ -23,7 +23,7 @@ use arp_snoop::{
     AttachMode, Counter, InterfaceStatus, Kind, LearnEvent, Settings, SnoopError, Snooper, SnooperConfig,
     direction, unmapped,
 };
-use static_vxlan_agent_tests::{Netns, privileged, run, unique_name};
+use static_vxlan_agent_tests::{Netns, privileged, unique_name, veth_pair_named};
 
 const VTEP_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x01];
 const LEAF_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x02];
@@ -63,27 +63,7 @@ impl Lab {
 
     /// (Re)creates the underlay veth with fixed names.
     fn link(vtep: &Netns, vtep_if: &str, leaf: &Netns, leaf_if: &str) {
-        run(
-            "ip",
-            &[
-                "link",
-                "add",
-                leaf_if,
-                "netns",
-                leaf.name(),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                vtep_if,
-                "netns",
-                vtep.name(),
-            ],
-        );
-        for (ns, ifname, addr) in [(vtep, vtep_if, "192.0.2.1/24"), (leaf, leaf_if, "192.0.2.2/24")] {
-            ns.exec("ip", &["addr", "add", addr, "dev", ifname]);
-            ns.exec("ip", &["link", "set", ifname, "up"]);
-        }
+        veth_pair_named((leaf, leaf_if, "192.0.2.2/24"), (vtep, vtep_if, "192.0.2.1/24"));
     }
 
     fn snooper(&self, mode: AttachMode, settings: Settings) -> Snooper {
