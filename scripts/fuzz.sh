@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]     default 20
 #
 # A crash fails the run; the input is left in fuzz/artifacts/<target>/ and
-# belongs in a regression test (bgp-wire/tests/regressions.rs).
+# belongs in a regression test (bgp-wire/tests/regressions/, or
+# agent/tests/regressions/ for ndk_config_commit).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -322,11 +322,19 @@ fn routes_stay_up_while_the_ndk_server_restarts_and_go_when_the_agent_is_deconfi
     // Back: the agent registers again, resubscribes, gets the running
     // configuration replayed (no change) and republishes its state.
     lab.ndk.restart();
+    let restarted = Instant::now();
     wait_for("the agent to register again", Duration::from_secs(20), || {
         if lab.ndk.subscribed() { Ok(()) } else { Err(format!("{:?}", lab.ndk.calls())) }
     });
+    let subscribed = restarted.elapsed();
     lab.telemetry_at(AGENT_KEY, |v| v["oper-state"] == "up");
     lab.telemetry_at(&blue_key(), |v| v["mac-count"] == 1);
+    // Timed for docs/RELIABILITY.md, not asserted.
+    println!(
+        "recovery: NDK server back -> agent registered and subscribed {} ms, -> state published again {} ms",
+        subscribed.as_millis(),
+        restarted.elapsed().as_millis()
+    );
     assert_eq!(routes(&lab.gobgp), blue_routes(100, 10100).into_iter().collect());
     assert!(established(&lab.gobgp), "the session dropped: {}", lab.log());
 

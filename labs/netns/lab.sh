@@ -10,7 +10,7 @@
 #   One service: VNI 16000000 (above 65535 on purpose), EVI 100, route target 65000:100, AS 65000.
 #
 # usage: lab.sh up | agent-config | agent-start | agent-stop | agent-kill | agent-reload | show
-#              | frr-restart LEAF | down | demo [--keep]
+#              | frr-restart LEAF | frr-kill LEAF | frr-start LEAF | down | demo [--keep]
 #   SVA_LAB      namespace prefix (default: sva), so several labs can coexist
 #   AGENT_BIN    the agent binary (default: target/release/static-vxlan-agent)
 set -euo pipefail
@@ -231,14 +231,24 @@ down() {
 }
 
 # frr_restart LEAF: stops bgpd and starts it again with the same config.
-frr_restart() {
-    local leaf=$1 l
-    l=$([ "$leaf" = leaf1 ] && echo 3 || echo 4)
-    kill "$(cat "$W/$leaf/run/bgpd.pid")"
-    wait_until 10 sh -c "! kill -0 $(cat "$W/$leaf/run/bgpd.pid") 2>/dev/null"
+bgpd_start() {
+    local leaf=$1
     x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
         -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
     wait_until 10 vty "$leaf" -c 'show bgp summary'
+}
+
+# bgpd_stop LEAF SIGNAL: signals bgpd and waits until it is gone.
+bgpd_stop() {
+    local leaf=$1 pid
+    pid=$(cat "$W/$leaf/run/bgpd.pid")
+    kill "-$2" "$pid" 2>/dev/null || true
+    wait_until 10 sh -c "! kill -0 $pid 2>/dev/null"
+}
+
+frr_restart() {
+    bgpd_stop "$1" TERM
+    bgpd_start "$1"
 }
 
 agent_reload() { kill -HUP "$(cat "$W/agent.pid")"; }
@@ -291,9 +301,11 @@ agent-kill) agent_stop KILL ;;
 agent-config) agent_config ;;
 agent-reload) agent_reload ;;
 frr-restart) frr_restart "${2:-leaf1}" ;;
+frr-kill) bgpd_stop "${2:-leaf1}" KILL ;;
+frr-start) bgpd_start "${2:-leaf1}" ;;
 show) show ;;
 down) down ;;
 demo) demo "${2:-}" ;;
 help | -h | --help) sed -n '12,15p' "$0" ;;
-*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|down|demo [--keep]"; exit 2 ;;
+*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|frr-kill LEAF|frr-start LEAF|down|demo [--keep]"; exit 2 ;;
 esac
