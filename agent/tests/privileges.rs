@@ -10,6 +10,7 @@
 use std::{
     fs,
     net::{Ipv4Addr, SocketAddr},
+    os::unix::fs::PermissionsExt as _,
     process::Command,
     time::Duration,
 };
@@ -119,6 +120,12 @@ impl UnprivilegedAgent {
         )
         .expect("write config");
         let http = format!("127.0.0.1:{}", free_port());
+        // The user must be able to run the binary, wherever the checkout is
+        // (a home directory may be closed to others): a copy in the scratch
+        // directory, which is under the world-readable temp directory.
+        let binary = dir.path().join("static-vxlan-agent");
+        fs::copy(AGENT, &binary).expect("copy the agent");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod scratch dir");
         let names: Vec<String> = caps
             .iter()
             .map(|cap| format!("+{}", cap.to_string().trim_start_matches("CAP_").to_lowercase()))
@@ -132,7 +139,7 @@ impl UnprivilegedAgent {
                 "--clear-groups",
                 &format!("--inh-caps={caps}"),
                 &format!("--ambient-caps={caps}"),
-                AGENT,
+                binary.to_str().expect("utf-8"),
                 "run",
                 "--config",
                 config.to_str().expect("utf-8"),
