@@ -19,7 +19,7 @@ use bgp_wire::{
     Capability, EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, Message, MpReach, Notification, Open,
     Origin, PathAttributes, RouteDistinguisher, Update,
 };
-use common::{expect_event, read_message};
+use common::{collect_until, expect_event, read_message};
 use static_vxlan_agent::bgp::session::{self, Event};
 
 const PEER_ID: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 21);
@@ -433,30 +433,4 @@ fn every_rfc7606_case_on_a_live_session_gets_its_action_and_other_routes_stay() 
             }
         }
     }
-}
-
-/// Every event until one that `done` accepts, that one included.
-fn collect_until(
-    runtime: &tokio::runtime::Runtime,
-    speaker: &mut session::Speaker,
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&Event) -> bool,
-) -> Vec<Event> {
-    let mut seen = Vec::new();
-    runtime.block_on(async {
-        let found = tokio::time::timeout(limit, async {
-            while let Some(event) = speaker.events.recv().await {
-                let last = done(&event);
-                seen.push(event);
-                if last {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert!(matches!(found, Ok(true)), "{what}: the expected event did not come; saw {seen:?}");
-    });
-    seen
 }

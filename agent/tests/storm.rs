@@ -10,11 +10,13 @@
     reason = "an integration test links every dependency of its crate but uses few"
 )]
 
+mod common;
+
 use std::{
     collections::HashMap,
     fs,
-    io::{Read as _, Write as _},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
+    io::Write as _,
+    net::{Ipv4Addr, SocketAddr, TcpListener},
     process::Command,
     sync::{Arc, Mutex},
     thread,
@@ -22,6 +24,7 @@ use std::{
 };
 
 use bgp_wire::{Capability, DecodeCx, EncodeCx, Message, MpReach, MpUnreach, Open};
+use common::next_message;
 use static_vxlan_agent_tests::{
     Netns,
     peers::{Daemon, ScratchDir, agent_state, wait_for},
@@ -43,20 +46,11 @@ const VNI: u32 = 100;
 /// What the raw peer saw per route: 'A' announced, 'W' withdrawn, in order.
 type RouteLog = Arc<Mutex<HashMap<String, String>>>;
 
-fn next_message(stream: &mut TcpStream) -> Option<Message> {
-    let mut header = [0u8; 19];
-    stream.read_exact(&mut header).ok()?;
-    let mut message = header.to_vec();
-    message.resize(usize::from(u16::from_be_bytes([header[16], header[17]])), 0);
-    stream.read_exact(&mut message[19..]).ok()?;
-    let cx = DecodeCx { extended_message: true, ..DecodeCx::default() };
-    Some(Message::decode(&message, cx).expect("the agent sends well-formed messages"))
-}
-
 /// A passive iBGP peer (hold time 0: no keepalives) that logs every route.
 fn raw_peer(listener: &TcpListener, log: &RouteLog) {
+    let cx = DecodeCx { extended_message: true, ..DecodeCx::default() };
     let Ok((mut stream, _)) = listener.accept() else { return };
-    if !matches!(next_message(&mut stream), Some(Message::Open(_))) {
+    if !matches!(next_message(&mut stream, cx), Some(Message::Open(_))) {
         return;
     }
     let open = Open::new(
@@ -74,7 +68,7 @@ fn raw_peer(listener: &TcpListener, log: &RouteLog) {
     if stream.write_all(&out).is_err() {
         return;
     }
-    while let Some(message) = next_message(&mut stream) {
+    while let Some(message) = next_message(&mut stream, cx) {
         let Message::Update(update) = message else { continue };
         let mut log = log.lock().expect("not poisoned");
         if let Some(MpReach::Evpn { routes, .. }) = &update.attributes.mp_reach {

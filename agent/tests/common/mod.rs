@@ -22,13 +22,20 @@ use static_vxlan_agent::bgp::{
 /// Reads one whole message from a raw connection to the speaker or agent,
 /// which must only ever send well-formed ones.
 pub(crate) fn read_message(stream: &mut TcpStream) -> Message {
+    next_message(stream, DecodeCx::default()).expect("a whole message")
+}
+
+/// The next whole message decoded in `cx`, or `None` once the connection
+/// ends (for peers that read until the agent goes away). A message that
+/// does not decode is a test failure.
+pub(crate) fn next_message(stream: &mut TcpStream, cx: DecodeCx) -> Option<Message> {
     let mut header = [0u8; 19];
-    stream.read_exact(&mut header).expect("a message header");
+    stream.read_exact(&mut header).ok()?;
     let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
     let mut message = header.to_vec();
     message.resize(len, 0);
-    stream.read_exact(&mut message[19..]).expect("the message body");
-    Message::decode(&message, DecodeCx::default()).expect("the speaker sends well-formed messages")
+    stream.read_exact(&mut message[19..]).ok()?;
+    Some(Message::decode(&message, cx).expect("the speaker sends well-formed messages"))
 }
 
 /// Our speaker's source address and router id.
@@ -211,21 +218,33 @@ pub(crate) fn expect_event(
     limit: Duration,
     matches: impl Fn(&Event) -> bool,
 ) -> Event {
+    let mut events = collect_until(runtime, speaker, limit, "a matching event", matches);
+    events.pop().expect("collect_until ends with the matching event")
+}
+
+/// Every event until one that `done` accepts, that one included; panics
+/// with the events seen if none comes in time.
+pub(crate) fn collect_until(
+    runtime: &tokio::runtime::Runtime,
+    speaker: &mut Speaker,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Event) -> bool,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
     runtime.block_on(async {
-        let mut seen = Vec::new();
         let found = tokio::time::timeout(limit, async {
             while let Some(event) = speaker.events.recv().await {
-                if matches(&event) {
-                    return Some(event);
-                }
+                let last = done(&event);
                 seen.push(event);
+                if last {
+                    return true;
+                }
             }
-            None
+            false
         })
         .await;
-        match found {
-            Ok(Some(event)) => event,
-            _ => panic!("no matching event within {limit:?}; saw {seen:?}"),
-        }
-    })
+        assert!(matches!(found, Ok(true)), "{what}: none within {limit:?}; saw {seen:?}");
+    });
+    seen
 }
