@@ -21,7 +21,11 @@
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
-    sync::mpsc as std_mpsc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc as std_mpsc,
+    },
     time::{Duration, Instant},
 };
 
@@ -611,10 +615,9 @@ impl SnooperThread {
             },
         };
         let (tx, rx) = std_mpsc::channel();
-        let runtime = tokio::runtime::Handle::current();
         std::thread::Builder::new()
             .name("snooper".into())
-            .spawn(move || snooper_thread(&snoop_config, &rx, &learned, &state, &runtime))
+            .spawn(move || snooper_thread(&snoop_config, &rx, &learned, &state))
             .map_or_else(
                 |e| {
                     error!(%e, "cannot start the snooper thread");
@@ -636,7 +639,6 @@ fn snooper_thread(
     commands: &std_mpsc::Receiver<Vec<IpAddr>>,
     learned: &mpsc::Sender<Learned>,
     state: &mpsc::Sender<serde_json::Value>,
-    runtime: &tokio::runtime::Handle,
 ) {
     // Ignore sets that arrive before the snooper runs, applied once it does.
     let mut ignored = None;
@@ -679,11 +681,20 @@ fn snooper_thread(
     }
     let Some(ring) = snooper.take_events() else { return };
     let forward = learned.clone();
-    // The reader task ends with this thread (a reload that restarts the
-    // snooper, or shutdown); otherwise it would wait on a dead ring buffer.
-    let _reader = AbortOnDrop(runtime.spawn(async move {
-        let Ok(mut reader) = arp_snoop::EventReader::new(ring) else { return };
-        while let Ok(events) = reader.recv().await {
+    // The reader thread ends with this one (a reload that restarts the
+    // snooper, or shutdown): it looks at the flag at least every 500 ms.
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let reader_stop = stop.0.clone();
+    let reader = std::thread::Builder::new().name("snoop-events".into()).spawn(move || {
+        let mut reader = arp_snoop::EventReader::new(ring);
+        while !reader_stop.load(Ordering::Relaxed) {
+            let events = match reader.wait(Duration::from_millis(500)) {
+                Ok(events) => events,
+                Err(e) => {
+                    error!(error = %e, "cannot read the snooper's events: learning stopped");
+                    return;
+                }
+            };
             for event in events {
                 let ip = (event.ip_family != 0).then(|| arp_snoop::unmapped(event.ip));
                 let learned = Learned {
@@ -692,12 +703,17 @@ fn snooper_thread(
                     mac: MacAddr(event.mac),
                     ip,
                 };
-                if forward.send(learned).await.is_err() {
+                if forward.blocking_send(learned).is_err() {
                     return;
                 }
             }
         }
-    }));
+    });
+    if let Err(e) = reader {
+        error!(error = %e, "cannot start the snooper's event reader: learning is off");
+        let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
+        return;
+    }
     loop {
         let interfaces = match snooper.refresh().cloned() {
             Ok(status) => {
@@ -747,12 +763,12 @@ fn snooper_thread(
     }
 }
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Raises a stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
 
-impl Drop for AbortOnDrop {
+impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

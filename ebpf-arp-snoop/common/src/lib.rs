@@ -47,6 +47,19 @@ pub const IGNORE_ENTRIES: u32 = 4_096;
 pub const INTERFACE_ENTRIES: u32 = 1_024;
 /// Size of the event ring buffer in bytes (a power of two, page multiple).
 pub const EVENTS_BYTES: u32 = 1 << 20;
+/// Name of the one-slot array holding when the kernel side last woke the
+/// event reader.
+pub const LAST_WAKEUP_MAP: &str = "LAST_WAKEUP";
+/// Within this long after a wakeup, events are queued without waking the
+/// reader again. A wakeup is a self-interrupt (a VM exit under a
+/// hypervisor) and cost more than the rest of the program together when
+/// every event woke the reader; a reader that got events must look again
+/// within [`READER_REPOLL_NS`] instead.
+pub const WAKEUP_COALESCE_NS: u64 = 100_000;
+/// After a read that returned events, the reader reads again this soon even
+/// without a wakeup, until a read finds nothing: longer than
+/// [`WAKEUP_COALESCE_NS`], so no event waits for the next wakeup.
+pub const READER_REPOLL_NS: u64 = 200_000;
 
 /// One counter; the discriminant is its index in [`InterfaceCounters`].
 #[repr(u32)]
@@ -303,6 +316,36 @@ impl Reject {
     pub const fn is_parse_error(self) -> bool {
         matches!(self, Self::Malformed | Self::BadMac)
     }
+}
+
+/// How many leading bytes [`surely_not_ours`] looks at.
+pub const FAST_PATH_BYTES: usize = 64;
+
+/// A one-read verdict for the common frame on an uplink: untagged outer
+/// IPv4 without options that is not UDP, not to the VXLAN port, or VXLAN
+/// whose inner frame is untagged and neither ARP nor IPv6 (or IPv6 with ND
+/// off). `true` means [`classify_into`] would reject the frame without a
+/// parse error, so the kernel side skips it after one bounded read instead
+/// of four. `false` means "look closer", never "ours".
+#[must_use]
+#[inline(always)]
+pub fn surely_not_ours(head: &[u8; FAST_PATH_BYTES], settings: &Settings) -> bool {
+    if be16([head[12], head[13]]) != ETH_P_IPV4 || head[14] != 0x45 {
+        return false;
+    }
+    if head[23] != IPPROTO_UDP {
+        // A fragment would be rejected too, but for another reason: the
+        // verdict is the same, nothing learned and no parse error.
+        return true;
+    }
+    if be16([head[20], head[21]]) & 0x3fff != 0 {
+        return false;
+    }
+    if be16([head[36], head[37]]) != settings.vxlan_port || head[42] & 0x08 == 0 {
+        return true;
+    }
+    let inner = be16([head[62], head[63]]);
+    !(inner == ETH_P_ARP || inner == ETH_P_8021Q || (inner == ETH_P_IPV6 && settings.nd != 0))
 }
 
 /// Reads fixed-size blocks of a frame.

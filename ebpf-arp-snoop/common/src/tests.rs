@@ -306,3 +306,32 @@ fn interface_counters_bump_read_and_add_up() {
     assert_eq!(total.get(Counter::ParseErrors), 1);
     assert_eq!(total.get(Counter::Ignored), 0);
 }
+
+#[test]
+fn the_fast_path_only_skips_frames_the_classifier_rejects_cleanly() {
+    use super::{FAST_PATH_BYTES, surely_not_ours};
+    let settings = Settings::DEFAULT;
+    let head =
+        |bytes: &[u8]| -> Option<[u8; FAST_PATH_BYTES]> { bytes.get(..FAST_PATH_BYTES)?.try_into().ok() };
+    // Ours: never skipped.
+    let request = arp(1, [2, 0, 0, 0, 0, 1], [10, 0, 0, 1], [10, 0, 0, 2]).bytes();
+    assert!(!surely_not_ours(&head(&request).expect("64 bytes"), &settings));
+    // VXLAN with inner IPv4: skipped, and the classifier agrees.
+    let mut other = request.clone();
+    let inner_type = 14 + 20 + 16 + 12;
+    other[inner_type..inner_type + 2].copy_from_slice(&[0x08, 0x00]);
+    assert!(surely_not_ours(&head(&other).expect("64 bytes"), &settings));
+    assert_eq!(classify(other.as_slice(), &settings, 0).map(|_| ()), Err(Reject::NotArpNd));
+    // Another UDP port, and not UDP: skipped.
+    let mut port = request.clone();
+    port[36..38].copy_from_slice(&53u16.to_be_bytes());
+    assert!(surely_not_ours(&head(&port).expect("64 bytes"), &settings));
+    let mut tcp = request;
+    tcp[23] = 6;
+    assert!(surely_not_ours(&head(&tcp).expect("64 bytes"), &settings));
+    // ND off: inner IPv6 is skipped; on, it is looked at.
+    let mut v6 = other;
+    v6[inner_type..inner_type + 2].copy_from_slice(&[0x86, 0xdd]);
+    assert!(!surely_not_ours(&head(&v6).expect("64 bytes"), &settings));
+    assert!(surely_not_ours(&head(&v6).expect("64 bytes"), &Settings { nd: 0, ..settings }));
+}

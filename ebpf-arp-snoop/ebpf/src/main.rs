@@ -21,15 +21,16 @@
 #[cfg(target_arch = "bpf")]
 mod program {
     use arp_snoop_common::{
-        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES, InterfaceCounters,
-        LearnEvent, PacketBytes, Settings, classify_into, direction,
+        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, FAST_PATH_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES,
+        InterfaceCounters, LearnEvent, PacketBytes, Settings, WAKEUP_COALESCE_NS, classify_into, direction,
+        surely_not_ours,
     };
     use aya_ebpf::{
         Global,
-        bindings::{BPF_NOEXIST, TC_ACT_UNSPEC},
+        bindings::{BPF_F_NO_COMMON_LRU, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC},
         helpers::bpf_ktime_get_ns,
         macros::{classifier, map, socket_filter},
-        maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+        maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{SkBuffContext, TcContext, sk_buff::SkBuff},
     };
 
@@ -38,8 +39,14 @@ mod program {
         PerCpuHashMap::with_max_entries(INTERFACE_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+    /// Per-CPU LRU lists: with one shared list, evicting under a stream of
+    /// new bindings took a lock and a list scan per insert.
     #[map(name = "DEDUP")]
-    static DEDUP: LruHashMap<DedupKey, u64> = LruHashMap::with_max_entries(DEDUP_ENTRIES, 0);
+    static DEDUP: LruHashMap<DedupKey, u64> =
+        LruHashMap::with_max_entries(DEDUP_ENTRIES, BPF_F_NO_COMMON_LRU);
+    /// When an event last woke the reader (`bpf_ktime_get_ns`).
+    #[map(name = "LAST_WAKEUP")]
+    static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
     /// Where the classifier writes: the BPF stack (512 bytes) is too small.
     #[map(name = "SCRATCH")]
     static SCRATCH: PerCpuArray<LearnEvent> = PerCpuArray::with_max_entries(1, 0);
@@ -88,6 +95,13 @@ mod program {
         let tally = Tally::of(skb);
         tally.bump(Counter::Seen);
         let settings = SETTINGS.load();
+        // Most frames are not ours: one read of the common layout settles
+        // them, before the scratch slot and the four reads of the classifier.
+        if let Ok(head) = skb.load::<[u8; FAST_PATH_BYTES]>(0)
+            && surely_not_ours(&head, &settings)
+        {
+            return;
+        }
         let Some(slot) = SCRATCH.get_ptr_mut(0) else { return };
         // SAFETY: a per-CPU array slot, valid for this run and used by this
         // CPU only; programs do not nest on one CPU for these hooks.
@@ -106,9 +120,9 @@ mod program {
         }
         let key = DedupKey::of(event);
         let window = settings.dedup_window_ns;
+        // SAFETY: kernel helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
         if window > 0 {
-            // SAFETY: kernel helper without arguments.
-            let now = unsafe { bpf_ktime_get_ns() };
             match DEDUP.get_ptr_mut(&key) {
                 // SAFETY: the pointer comes from the lookup just made; a
                 // concurrent refresh of the same u64 by another CPU is benign.
@@ -130,7 +144,22 @@ mod program {
         }
         if let Some(mut entry) = EVENTS.reserve::<LearnEvent>(0) {
             entry.write(*event);
-            entry.submit(0);
+            // Wake the reader at most once per WAKEUP_COALESCE_NS; it reads
+            // again on its own soon after any read that found events.
+            let flags = match LAST_WAKEUP.get_ptr_mut(0) {
+                // SAFETY: the one slot of an array map; a race between CPUs
+                // costs at most one extra wakeup.
+                Some(last) if now.wrapping_sub(unsafe { *last }) < WAKEUP_COALESCE_NS => {
+                    u64::from(BPF_RB_NO_WAKEUP)
+                }
+                Some(last) => {
+                    // SAFETY: as above.
+                    unsafe { *last = now };
+                    0
+                }
+                None => 0,
+            };
+            entry.submit(flags);
         } else {
             tally.bump(Counter::RingBufferFull);
             // A lost event must not be deduplicated away: let the next copy through.

@@ -351,37 +351,54 @@ pub fn drain_ring(ring: &mut RingBuf<MapData>) -> Vec<LearnEvent> {
     events
 }
 
-/// Reads a ring buffer of events on a tokio runtime.
+/// Reads a ring buffer of events on a thread of its own, blocking.
+///
+/// The kernel side wakes the reader at most once per `WAKEUP_COALESCE_NS`
+/// and queues events without a wakeup right after one. So after a read that
+/// found events, the reader sleeps `READER_REPOLL_NS` (longer than that
+/// window) and reads again without waiting for a wakeup; once a read finds
+/// nothing, it blocks in poll(2) until the next wakeup. Under a stream of
+/// events that is one wakeup per window instead of one per event (each a
+/// self-interrupt, and a VM exit under a hypervisor), and no event waits
+/// longer than one re-read. A timer's resolution in tokio (1 ms) would be
+/// too coarse for that re-read, hence a thread.
 pub struct EventReader {
-    fd: tokio::io::unix::AsyncFd<RingBuf<MapData>>,
+    ring: RingBuf<MapData>,
+    /// The last read found events: read again soon even without a wakeup.
+    recent: bool,
 }
 
 impl std::fmt::Debug for EventReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventReader").finish_non_exhaustive()
+        f.debug_struct("EventReader").field("recent", &self.recent).finish_non_exhaustive()
     }
 }
 
 impl EventReader {
-    /// Registers the ring buffer with the runtime's reactor.
-    #[allow(
-        deprecated,
-        reason = "sound here: the AsyncFd owns the ring buffer, which owns the descriptor, so it outlives the registration"
-    )]
-    pub fn new(ring: RingBuf<MapData>) -> std::io::Result<Self> {
-        Ok(Self { fd: tokio::io::unix::AsyncFd::with_interest(ring, tokio::io::Interest::READABLE)? })
+    /// A reader of this ring buffer.
+    #[must_use]
+    pub const fn new(ring: RingBuf<MapData>) -> Self {
+        Self { ring, recent: false }
     }
 
-    /// Waits for events and returns all that are available.
-    pub async fn recv(&mut self) -> std::io::Result<Vec<LearnEvent>> {
-        loop {
-            let mut guard = self.fd.readable_mut().await?;
-            let events = drain_ring(guard.get_inner_mut());
-            guard.clear_ready();
-            if !events.is_empty() {
-                return Ok(events);
+    /// The events available after waiting for a wakeup at most `idle`
+    /// (empty if none came), or after the short re-read delay when the last
+    /// read found some.
+    pub fn wait(&mut self, idle: std::time::Duration) -> std::io::Result<Vec<LearnEvent>> {
+        use std::os::fd::AsFd as _;
+        if self.recent {
+            thread::sleep(std::time::Duration::from_nanos(arp_snoop_common::READER_REPOLL_NS));
+        } else {
+            let timeout = nix::poll::PollTimeout::try_from(idle).unwrap_or(nix::poll::PollTimeout::MAX);
+            let mut fds = [nix::poll::PollFd::new(self.ring.as_fd(), nix::poll::PollFlags::POLLIN)];
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
+        let events = drain_ring(&mut self.ring);
+        self.recent = !events.is_empty();
+        Ok(events)
     }
 }
 
