@@ -77,6 +77,62 @@ pub enum Status {
     },
 }
 
+/// A MAC's IPs, each with when it was last seen. Usually one IP, so a
+/// sorted Vec: a `BTreeMap` allocates a whole node (about 300 bytes) for
+/// its first entry, which was a fifth of the agent's memory per learned MAC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpTimes(Vec<(IpAddr, Millis)>);
+
+impl IpTimes {
+    /// Records that `ip` was seen at `at`; true if it is a new IP.
+    pub fn insert(&mut self, ip: IpAddr, at: Millis) -> bool {
+        match self.0.binary_search_by(|(known, _)| known.cmp(&ip)) {
+            Ok(index) => {
+                self.0[index].1 = at;
+                false
+            }
+            Err(index) => {
+                self.0.insert(index, (ip, at));
+                true
+            }
+        }
+    }
+
+    /// Forgets every IP.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// How many IPs.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No IP at all.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Keeps the IPs for which `keep(ip, last_seen)` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&IpAddr, &mut Millis) -> bool) {
+        self.0.retain_mut(|(ip, at)| keep(ip, at));
+    }
+
+    /// The IPs, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &IpAddr> {
+        self.0.iter().map(|(ip, _)| ip)
+    }
+}
+
+impl Serialize for IpTimes {
+    /// As a map from IP to last seen, as before this type existed.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(ip, at)| (ip, at)))
+    }
+}
+
 /// One MAC in one mac-vrf.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,7 +142,7 @@ pub struct MacEntry {
     /// Static or learned.
     pub source: Source,
     /// Its IPs, with when each was last seen.
-    pub ips: BTreeMap<IpAddr, Millis>,
+    pub ips: IpTimes,
     /// When the MAC was last seen.
     pub last_seen_ms: Millis,
     /// The MAC mobility sequence we advertise (0: none sent).
@@ -408,7 +464,7 @@ impl Core {
         entry.last_seen_ms = now;
         if entry.vtep == vtep {
             if let Some(ip) = ip
-                && entry.ips.insert(ip, now).is_none()
+                && entry.ips.insert(ip, now)
             {
                 self.dirty.insert(Scope::Mac(name.clone(), learned.mac));
             }
@@ -865,7 +921,7 @@ impl MacEntry {
         Self {
             vtep,
             source,
-            ips: BTreeMap::new(),
+            ips: IpTimes::default(),
             last_seen_ms: now,
             sequence: 0,
             best_remote_sequence: 0,
