@@ -113,6 +113,24 @@ class Cleanup:
         self.run()
 
 
+def veth_namespaces(cleanup, tx_name, rx_name, tx_addr="10.200.0.1", rx_addr="10.200.0.2"):
+    """Two fresh namespaces joined by a veth pair (vtx, vrx) with /24
+    addresses, and a permanent neighbour entry so that the sending side
+    never ARPs. Returns the namespace names."""
+    tx = cleanup.netns(tx_name)
+    rx = cleanup.netns(rx_name)
+    ip = lambda *args: subprocess.run(["ip", *args], check=True)  # noqa: E731
+    ip("link", "add", "vtx", "netns", tx, "type", "veth", "peer", "name", "vrx", "netns", rx)
+    for ns, dev, addr in ((tx, "vtx", tx_addr), (rx, "vrx", rx_addr)):
+        ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+        ip("-n", ns, "link", "set", dev, "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+    mac = json.loads(subprocess.run(["ip", "-j", "-n", rx, "link", "show", "vrx"],
+                                    capture_output=True, text=True, check=True).stdout)[0]["address"]
+    ip("-n", tx, "neigh", "replace", rx_addr, "lladdr", mac, "dev", "vtx", "nud", "permanent")
+    return tx, rx
+
+
 def wait_until(what, timeout, check, interval=0.05):
     deadline = time.monotonic() + timeout
     while True:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Learning latency in the netns demo lab: from an ARP frame on the static
-VTEP's uplink to the MAC in the EVPN leaves' FDB.
+"""Learning latency and MAC-move convergence in the netns demo lab: from an
+ARP frame on the static VTEP's uplink to the MAC in the EVPN leaves' FDB.
 
 Brings up its own copy of labs/netns (namespace prefix "svalat"), starts the
 agent, then repeatedly has h1 send a gratuitous ARP from a MAC and IP never
@@ -15,8 +15,15 @@ are the same machine's realtime clock. The agent's own share is split out:
 the time its UPDATE carrying the MAC leaves for leaf1's bgpd (tcpdump -x on
 leaf1's loopback). Prints p50/p90/p99/max in milliseconds.
 
-usage: sudo scripts/measure-learn-latency.py [ROUNDS]   (default 200)
+move: each round first learns a fresh MAC behind static1 (h1) and waits
+until both leaves point it at 1.1.1.1; then h2 sends the same MAC's
+gratuitous ARP behind static2. The clock starts at that frame on static2's
+uplink and stops at the agent's UPDATE for the move (MAC mobility sequence
+1) and at each leaf's FDB entry pointing at 1.1.1.2.
+
+usage: sudo bench/run.sh lab_latency [learn|move] [ROUNDS]   (default learn 200)
 Needs the release agent binary (scripts/demo.sh builds it) and root.
+Writes bench/results/lab-latency-MODE.json and docs/img/lab-latency-MODE.png.
 """
 
 import math
@@ -28,7 +35,10 @@ import threading
 import time
 from datetime import datetime
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as b  # noqa: E402
+
+REPO = b.REPO
 LAB = os.path.join(REPO, "labs", "netns", "lab.sh")
 PREFIX = "svalat"
 AGENT_BIN = os.environ.get(
@@ -39,6 +49,7 @@ ROUND_TIMEOUT = 5.0
 
 BGP_MAC_RE = re.compile(r"025a0000[0-9a-f]{4}")
 MAC_RE = re.compile(r"\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b")
+DST_RE = re.compile(r"\bdst (\S+)")
 
 # Runs inside h1's namespace: reads "MAC IP" lines and sends one broadcast
 # gratuitous ARP request per line from that MAC and IP.
@@ -73,27 +84,30 @@ def fdb_has(leaf, mac):
     return mac in out
 
 
-class FirstSeen:
-    """Records, per MAC, the first timestamp a watcher reported it."""
+class Seen:
+    """Every timestamp a watcher reported, per key (a MAC, or a MAC and
+    where it points)."""
 
     def __init__(self):
         self.times = {}
         self.cond = threading.Condition()
 
-    def record(self, mac, stamp):
+    def record(self, key, stamp):
         with self.cond:
-            if mac not in self.times:
-                self.times[mac] = stamp
-                self.cond.notify_all()
+            self.times.setdefault(key, []).append(stamp)
+            self.cond.notify_all()
 
-    def wait(self, mac, deadline):
+    def wait(self, key, deadline, after=0.0):
+        """The first time `key` was seen at or after `after`."""
         with self.cond:
-            while mac not in self.times:
+            while True:
+                found = [t for t in self.times.get(key, []) if t >= after]
+                if found:
+                    return found[0]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self.cond.wait(left)
-            return self.times[mac]
 
 
 def watch_uplink(proc, seen):
@@ -150,8 +164,11 @@ def watch_fdb(proc, seen):
         if stamp is None or line.startswith("Deleted") or "vxlan0" not in line:
             continue
         found = MAC_RE.match(line)
+        dst = DST_RE.search(line)
         if found:
             seen.record(found.group(1), stamp)
+            if dst:
+                seen.record((found.group(1), dst.group(1)), stamp)
 
 
 def percentile(values, p):
@@ -160,12 +177,20 @@ def percentile(values, p):
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def summary(values):
+    return {"p50": percentile(values, 50), "p90": percentile(values, 90),
+            "p99": percentile(values, 99), "max": max(values), "count": len(values)}
+
+
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    mode = sys.argv[1] if len(sys.argv) > 1 else "learn"
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    if mode not in ("learn", "move"):
+        sys.exit("usage: lab_latency.py [learn|move] [ROUNDS]")
     if os.geteuid() != 0:
-        sys.exit("measure-learn-latency: run as root (network namespaces, eBPF, FRR)")
+        sys.exit("lab_latency: run as root (network namespaces, eBPF, FRR)")
     if not os.access(AGENT_BIN, os.X_OK):
-        sys.exit(f"measure-learn-latency: no agent binary at {AGENT_BIN} "
+        sys.exit(f"lab_latency: no agent binary at {AGENT_BIN} "
                  "(cargo build --release -p static-vxlan-agent)")
     os.environ.setdefault("TZ", "UTC")
     time.tzset()
@@ -179,13 +204,14 @@ def main():
         deadline = time.monotonic() + 60
         while not (fdb_has("leaf1", STATIC_MAC) and fdb_has("leaf2", STATIC_MAC)):
             if time.monotonic() > deadline:
-                sys.exit("measure-learn-latency: the agent's routes never reached the leaves")
+                sys.exit("lab_latency: the agent's routes never reached the leaves")
             time.sleep(0.2)
 
-        uplink, update, leaf1, leaf2 = FirstSeen(), FirstSeen(), FirstSeen(), FirstSeen()
+        uplink1, uplink2, update, leaf1, leaf2 = Seen(), Seen(), Seen(), Seen(), Seen()
+        capture = ["tcpdump", "-i", "up0", "-Q", "out", "-tt", "-l", "-n", "-e", "udp", "port", "4789"]
         watchers = [
-            (["tcpdump", "-i", "up0", "-Q", "out", "-tt", "-l", "-n", "-e",
-              "udp", "port", "4789"], "static1", watch_uplink, uplink),
+            (capture, "static1", watch_uplink, uplink1),
+            (capture, "static2", watch_uplink, uplink2),
             # The agent's UPDATEs to leaf1's bgpd, both on leaf1's loopback.
             (["tcpdump", "-i", "lo", "-tt", "-l", "-n", "-x",
               "tcp", "and", "src", "host", "1.1.1.254"], "leaf1", watch_bgp, update),
@@ -199,22 +225,37 @@ def main():
                                  text=True, bufsize=1)
             procs.append(p)
             threading.Thread(target=fn, args=(p, seen), daemon=True).start()
-        sender = subprocess.Popen(["ip", "netns", "exec", ns("h1"), sys.executable, "-c", SENDER],
-                                  stdin=subprocess.PIPE, text=True, bufsize=1)
-        procs.append(sender)
+        senders = {}
+        for host in ("h1", "h2"):
+            senders[host] = subprocess.Popen(["ip", "netns", "exec", ns(host), sys.executable, "-c", SENDER],
+                                             stdin=subprocess.PIPE, text=True, bufsize=1)
+            procs.append(senders[host])
         time.sleep(1.0)  # tcpdump and the monitors are listening
+
+        def send(host, mac, ip):
+            senders[host].stdin.write(f"{mac} {ip}\n")
+            senders[host].stdin.flush()
 
         lat = {"agent UPDATE sent": [], "leaf1 FDB": [], "leaf2 FDB": []}
         lost = 0
         for i in range(rounds):
             mac = f"02:5a:00:00:{i >> 8:02x}:{i & 0xff:02x}"
             ip = f"10.1.{i // 250}.{i % 250 + 1}"
-            sender.stdin.write(f"{mac} {ip}\n")
-            sender.stdin.flush()
             end = time.monotonic() + ROUND_TIMEOUT
-            start = uplink.wait(mac, end)
+            send("h1", mac, ip)
+            start = uplink1.wait(mac, end)
             t0 = update.wait(mac, end)
-            t1, t2 = leaf1.wait(mac, end), leaf2.wait(mac, end)
+            t1, t2 = leaf1.wait((mac, "1.1.1.1"), end), leaf2.wait((mac, "1.1.1.1"), end)
+            if mode == "move" and None not in (start, t0, t1, t2):
+                # Settled behind static1 everywhere: now the host moves.
+                time.sleep(0.02)
+                end = time.monotonic() + ROUND_TIMEOUT
+                send("h2", mac, ip)
+                start = uplink2.wait(mac, end)
+                after = start or 0.0
+                t0 = update.wait(mac, end, after)
+                t1 = leaf1.wait((mac, "1.1.1.2"), end, after)
+                t2 = leaf2.wait((mac, "1.1.1.2"), end, after)
             if None in (start, t0, t1, t2):
                 lost += 1
                 continue
@@ -223,15 +264,27 @@ def main():
             lat["leaf2 FDB"].append((t2 - start) * 1000)
             time.sleep(0.02)
 
-        print(f"learn latency over {rounds} fresh MACs ({lost} not seen within {ROUND_TIMEOUT:.0f} s), ms:")
-        print("| from ARP on static1's uplink to | p50 | p90 | p99 | max |")
+        what = "fresh MACs learned" if mode == "learn" else "MAC moves from static1 to static2"
+        print(f"{rounds} {what} ({lost} not complete within {ROUND_TIMEOUT:.0f} s), ms:")
+        origin = "static1" if mode == "learn" else "static2"
+        print(f"| from ARP on {origin}'s uplink to | p50 | p90 | p99 | max |")
         print("|---|---|---|---|---|")
+        result = {"mode": mode, "rounds": rounds, "incomplete": lost, "ms": {}}
         for leaf, values in lat.items():
             if not values:
                 continue
-            row = [percentile(values, 50), percentile(values, 90),
-                   percentile(values, 99), max(values)]
-            print(f"| {leaf} | " + " | ".join(f"{v:.1f}" for v in row) + " |")
+            row = summary(values)
+            result["ms"][leaf] = row
+            print(f"| {leaf} | " + " | ".join(f"{row[k]:.1f}" for k in ("p50", "p90", "p99", "max")) + " |")
+        b.save(f"lab-latency-{mode}", result)
+        if all(lat.values()):
+            series = []
+            for name, values in lat.items():
+                ordered = sorted(values)
+                series.append((name, ordered, [100 * (k + 1) / len(ordered) for k in range(len(ordered))]))
+            b.plot(os.path.join(REPO, "docs", "img", f"lab-latency-{mode}.png"),
+                   f"netns lab: {what} ({rounds} rounds)", "milliseconds after the ARP on the uplink",
+                   "% of rounds done", series, logx=True)
         return 1 if lost else 0
     finally:
         for p in procs:

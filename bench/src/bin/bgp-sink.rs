@@ -8,7 +8,11 @@
 //! completes the count. Used by `bench/origination.py` for the agent and for
 //! GoBGP in the same run.
 //!
-//! usage: bgp-sink --listen ADDR:PORT --asn N --expect ROUTES [--timeout SECS]
+//! With `--log-routes FILE` it also writes one line per RT-2 it receives,
+//! `MAC IP-or-dash UNIX_NS` (the time the UPDATE was read), flushed after
+//! every UPDATE, for the learning benchmarks (`bench/learning.py`).
+//!
+//! usage: bgp-sink --listen ADDR:PORT --asn N --expect ROUTES [--timeout SECS] [--log-routes FILE]
 #![forbid(unsafe_code)]
 #![allow(unused_crate_dependencies, reason = "the package's other targets use the rest")]
 
@@ -27,10 +31,17 @@ struct Args {
     asn: u32,
     expect: u64,
     timeout: Duration,
+    log_routes: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { listen: String::new(), asn: 65_000, expect: 0, timeout: Duration::from_mins(10) };
+    let mut args = Args {
+        listen: String::new(),
+        asn: 65_000,
+        expect: 0,
+        timeout: Duration::from_mins(10),
+        log_routes: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -39,6 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--asn" => args.asn = value.parse().context("--asn")?,
             "--expect" => args.expect = value.parse().context("--expect")?,
             "--timeout" => args.timeout = Duration::from_secs(value.parse().context("--timeout")?),
+            "--log-routes" => args.log_routes = Some(value.into()),
             _ => bail!("unknown argument {flag}"),
         }
     }
@@ -107,6 +119,12 @@ fn main() -> anyhow::Result<()> {
         }
     });
 
+    let mut log = match &args.log_routes {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| path.display().to_string())?,
+        )),
+        None => None,
+    };
     let mut established: Option<(Instant, f64)> = None;
     let mut first_route: Option<Instant> = None;
     let (mut rt2, mut other_routes, mut withdrawn, mut updates, mut bytes) =
@@ -128,9 +146,14 @@ fn main() -> anyhow::Result<()> {
                 bytes += buf.len() as u64;
                 if let Some(MpReach::Evpn { routes, .. }) = &update.attributes.mp_reach {
                     first_route.get_or_insert_with(Instant::now);
+                    let read_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
                     for route in routes {
-                        if matches!(route, EvpnRoute::MacIp(_)) {
+                        if let EvpnRoute::MacIp(route) = route {
                             rt2 += 1;
+                            if let Some(log) = log.as_mut() {
+                                let ip = route.ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+                                writeln!(log, "{} {ip} {read_at}", route.mac)?;
+                            }
                         } else {
                             other_routes += 1;
                         }
@@ -138,6 +161,9 @@ fn main() -> anyhow::Result<()> {
                 }
                 if let Some(MpUnreach::Evpn { routes }) = &update.attributes.mp_unreach {
                     withdrawn += routes.len() as u64;
+                }
+                if let Some(log) = log.as_mut() {
+                    log.flush()?;
                 }
             }
             Ok(Message::Notification(n)) => bail!("{peer} sent a NOTIFICATION: {}", n.describe()),

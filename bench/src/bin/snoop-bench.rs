@@ -1,0 +1,567 @@
+//! Drives the ARP/ND snooper with VXLAN frames over a veth pair, for the
+//! snooper benchmarks in `bench/snoop.py`, which creates the namespaces and
+//! the veth pair and tears them down.
+//!
+//! The sender runs in the transmit namespace, pinned to CPU 0, and sends
+//! VXLAN payloads over UDP (`sendmmsg`, 32 per call) at a paced rate; the
+//! kernel adds the outer headers and the veth hands each frame to the
+//! receiving namespace. Without RPS, the receive path (and so the snooper's
+//! TC or socket program) runs on the sender's CPU inside the send call.
+//!
+//! - `throughput`: distinct ARP bindings, so that every frame must become
+//!   one event, at each of a list of rates. The receiver is the snooper
+//!   (events read from its ring buffer by a thread pinned to CPU 1) or the
+//!   baseline: a plain `AF_PACKET` socket with a classic BPF filter for ARP
+//!   inside VXLAN, read by a thread pinned to CPU 1. One JSON line per rate.
+//! - `overhead`: VXLAN frames that are not ARP (inner IPv4/UDP) at a fixed
+//!   rate, with the receive path moved to CPU 1 by RPS (set by the caller).
+//!   CPU 1's busy time per frame comes from its cpuidle residency; with a
+//!   snooper attached, the program's own run time per frame comes from the
+//!   kernel's BPF statistics (`kernel.bpf_stats_enabled`, set by the caller).
+//! - `send`: a paced stream of distinct ARP bindings (for the agent
+//!   benchmarks), optionally writing each frame's send time.
+//!
+//! usage: see `usage()`.
+#![forbid(unsafe_code)]
+#![allow(unused_crate_dependencies, reason = "the package's other targets use the rest")]
+
+use std::{
+    fs::File,
+    io::{IoSlice, Write as _},
+    net::{Ipv4Addr, SocketAddrV4, UdpSocket},
+    os::fd::AsRawFd,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use arp_snoop::{AttachMode, Counter, Settings, Snooper, SnooperConfig};
+use nix::{
+    sched::{CloneFlags, CpuSet, sched_setaffinity, setns},
+    sys::socket::{MsgFlags, MultiHeaders, SockaddrIn, sendmmsg},
+    unistd::Pid,
+};
+use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+use static_vxlan_agent_tests::vxlan::{arp_request, numbered_mac};
+
+const VNI: u32 = 100;
+const BATCH: usize = 32;
+const VXLAN_PORT: u16 = 4789;
+
+fn usage() -> &'static str {
+    "usage:\n  snoop-bench throughput --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
+     --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible)\n  \
+     snoop-bench overhead --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
+     --receiver none|tc|socket --rate R --seconds S\n  \
+     snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE]"
+}
+
+#[derive(Default)]
+struct Args {
+    command: String,
+    tx_ns: String,
+    rx_ns: String,
+    rx_if: String,
+    src: Option<Ipv4Addr>,
+    dst: Option<Ipv4Addr>,
+    receiver: String,
+    frames: u64,
+    rates: Vec<u64>,
+    seconds: f64,
+    first: u32,
+    vni: u32,
+    stamps: Option<PathBuf>,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let mut args = Args { command: it.next().unwrap_or_default(), vni: VNI, ..Args::default() };
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value\n{}", usage()))?;
+        match flag.as_str() {
+            "--tx-ns" => args.tx_ns = value,
+            "--rx-ns" => args.rx_ns = value,
+            "--rx-if" => args.rx_if = value,
+            "--src" => args.src = Some(value.parse().context("--src")?),
+            "--dst" => args.dst = Some(value.parse().context("--dst")?),
+            "--receiver" => args.receiver = value,
+            "--frames" => args.frames = value.parse().context("--frames")?,
+            "--rate" => args.rates = vec![value.parse().context("--rate")?],
+            "--rates" => {
+                args.rates = value.split(',').map(str::parse).collect::<Result<_, _>>().context("--rates")?;
+            }
+            "--seconds" => args.seconds = value.parse().context("--seconds")?,
+            "--first" => args.first = value.parse().context("--first")?,
+            "--vni" => args.vni = value.parse().context("--vni")?,
+            "--stamps" => args.stamps = Some(value.into()),
+            _ => bail!("unknown argument {flag}\n{}", usage()),
+        }
+    }
+    if args.tx_ns.is_empty() || args.src.is_none() || args.dst.is_none() {
+        bail!("{}", usage());
+    }
+    Ok(args)
+}
+
+fn netns_path(name: &str) -> PathBuf {
+    PathBuf::from("/var/run/netns").join(name)
+}
+
+/// Moves the calling thread into a namespace and onto one CPU.
+fn enter(netns: Option<&str>, cpu: usize) -> anyhow::Result<()> {
+    if let Some(name) = netns {
+        let file = File::open(netns_path(name)).with_context(|| format!("namespace {name}"))?;
+        setns(&file, CloneFlags::CLONE_NEWNET).with_context(|| format!("entering {name}"))?;
+    }
+    let mut set = CpuSet::new();
+    set.set(cpu).context("cpu set")?;
+    sched_setaffinity(Pid::from_raw(0), &set).with_context(|| format!("pinning to CPU {cpu}"))?;
+    Ok(())
+}
+
+fn unix_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// The IPv4 address of binding `n`: 10.64.0.0/10 and up, never .0 or .255.
+fn numbered_ip(n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a40_0000 + (n / 250) * 256 + n % 250 + 1)
+}
+
+/// `count` ARP requests, binding `first + i` each (a distinct MAC and IP).
+fn arp_payloads(vni: u32, first: u32, count: u64) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| {
+            let n = first.wrapping_add(u32::try_from(i).unwrap_or(u32::MAX));
+            arp_request(vni, numbered_mac(0x5b, n), numbered_ip(n), Ipv4Addr::new(10, 63, 255, 254))
+        })
+        .collect()
+}
+
+/// A VXLAN payload that is not ARP: an inner IPv4/UDP frame of 64 bytes.
+fn other_payload(vni: u32) -> Vec<u8> {
+    let [_, v0, v1, v2] = vni.to_be_bytes();
+    let mut payload = vec![0x08, 0, 0, 0, v0, v1, v2, 0];
+    payload.extend_from_slice(&[0x02, 0x5c, 0, 0, 0, 2, 0x02, 0x5c, 0, 0, 0, 1, 0x08, 0x00]);
+    payload.extend_from_slice(&[0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 1, 10, 1, 0, 2]);
+    payload.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 30, 0, 0]);
+    payload.extend_from_slice(&[0xab; 22]);
+    payload
+}
+
+struct Sent {
+    frames: u64,
+    seconds: f64,
+}
+
+/// Sends `payloads` in order (cycling when `total` is larger) at `rate`
+/// frames/s (0: unpaced), `batch` per `sendmmsg`, optionally calling
+/// `stamp(index, unix_ns)` just before each batch goes out.
+fn send(
+    socket: &UdpSocket,
+    payloads: &[Vec<u8>],
+    total: u64,
+    rate: u64,
+    batch: usize,
+    mut stamp: impl FnMut(u64, u128),
+) -> anyhow::Result<Sent> {
+    if payloads.is_empty() {
+        bail!("nothing to send");
+    }
+    let slices: Vec<[IoSlice<'_>; 1]> = payloads.iter().map(|p| [IoSlice::new(p)]).collect();
+    let addresses: Vec<Option<SockaddrIn>> = vec![None; batch];
+    let mut headers = MultiHeaders::<SockaddrIn>::preallocate(batch, None);
+    let start = Instant::now();
+    let mut sent = 0_u64;
+    let mut position = 0_usize;
+    while sent < total {
+        if rate > 0 {
+            #[expect(clippy::cast_precision_loss, reason = "frame counts are far below 2^52")]
+            let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
+            loop {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                // Sleep rather than spin wherever the timer's slack allows:
+                // a spinning sender would take a core from what it measures.
+                if due - now > Duration::from_micros(20) {
+                    thread::sleep((due - now).saturating_sub(Duration::from_micros(10)));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let want =
+            usize::try_from(total - sent).unwrap_or(usize::MAX).min(batch).min(slices.len() - position);
+        stamp(sent, unix_ns());
+        match sendmmsg(
+            socket.as_raw_fd(),
+            &mut headers,
+            &slices[position..position + want],
+            &addresses[..want],
+            [],
+            MsgFlags::empty(),
+        ) {
+            Ok(results) => {
+                let n = results.count();
+                sent += n as u64;
+                position = (position + n) % slices.len();
+            }
+            // An ICMP error from an earlier datagram (port unreachable) is
+            // reported on a later call; it is not this batch's failure.
+            Err(nix::errno::Errno::ECONNREFUSED) => {}
+            Err(e) => return Err(e).context("sendmmsg"),
+        }
+    }
+    Ok(Sent { frames: sent, seconds: start.elapsed().as_secs_f64() })
+}
+
+fn sender_socket(src: Ipv4Addr, dst: Ipv4Addr) -> anyhow::Result<UdpSocket> {
+    let socket = UdpSocket::bind((src, 0)).with_context(|| format!("bind {src}"))?;
+    socket.connect(SocketAddrV4::new(dst, VXLAN_PORT)).with_context(|| format!("connect {dst}"))?;
+    Ok(socket)
+}
+
+/// Sends from a thread in the transmit namespace, pinned to CPU 0.
+fn send_from_namespace(
+    args: &Args,
+    payloads: Arc<Vec<Vec<u8>>>,
+    total: u64,
+    rate: u64,
+) -> anyhow::Result<Sent> {
+    let (tx_ns, src, dst) = (args.tx_ns.clone(), args.src, args.dst);
+    thread::spawn(move || {
+        enter(Some(&tx_ns), 0)?;
+        let socket = sender_socket(src.context("--src")?, dst.context("--dst")?)?;
+        send(&socket, &payloads, total, rate, BATCH, |_, _| {})
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the sender thread panicked"))?
+}
+
+/// Classic BPF: IPv4, UDP, not a fragment, destination port 4789, inner
+/// ethertype ARP; accept the whole frame. What `tcpdump 'udp dst port 4789
+/// and udp[28:2] = 0x0806'` compiles to, give or take.
+fn classic_arp_in_vxlan_filter() -> Vec<SockFilter> {
+    vec![
+        SockFilter::new(0x28, 0, 0, 12),      // ldh [12]: ethertype
+        SockFilter::new(0x15, 0, 10, 0x0800), // IPv4?
+        SockFilter::new(0x30, 0, 0, 23),      // ldb [23]: protocol
+        SockFilter::new(0x15, 0, 8, 17),      // UDP?
+        SockFilter::new(0x28, 0, 0, 20),      // ldh [20]: fragment offset
+        SockFilter::new(0x45, 6, 0, 0x1fff),  // a fragment: drop
+        SockFilter::new(0xb1, 0, 0, 14),      // x = IP header length
+        SockFilter::new(0x48, 0, 0, 16),      // ldh [x + 16]: UDP destination port
+        SockFilter::new(0x15, 0, 3, u32::from(VXLAN_PORT)),
+        SockFilter::new(0x48, 0, 0, 42),     // ldh [x + 42]: inner ethertype
+        SockFilter::new(0x15, 0, 1, 0x0806), // ARP?
+        SockFilter::new(0x06, 0, 0, 0xffff), // accept
+        SockFilter::new(0x06, 0, 0, 0),      // drop
+    ]
+}
+
+/// Counts what a receiver passed up, from a thread pinned to CPU 1, until
+/// told to stop and nothing more arrives for 200 ms.
+struct Receiver {
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Receiver {
+    fn finish(self, sent: u64) -> anyhow::Result<u64> {
+        // Let the reader catch up: until it has everything, or stalls.
+        let mut last = (self.received.load(Ordering::Relaxed), Instant::now());
+        while self.received.load(Ordering::Relaxed) < sent {
+            thread::sleep(Duration::from_millis(20));
+            let now = self.received.load(Ordering::Relaxed);
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() > Duration::from_millis(300) {
+                break;
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+        Ok(self.received.load(Ordering::Relaxed))
+    }
+}
+
+fn snooper(args: &Args, mode: AttachMode) -> anyhow::Result<Snooper> {
+    let config = SnooperConfig {
+        netns: Some(netns_path(&args.rx_ns)),
+        interfaces: vec![args.rx_if.clone()],
+        mode,
+        settings: Settings::DEFAULT,
+    };
+    let snooper = Snooper::start(config).context("starting the snooper")?;
+    if !matches!(snooper.status().get(&args.rx_if), Some(arp_snoop::InterfaceStatus::Attached { .. })) {
+        bail!("the snooper did not attach to {}: {:?}", args.rx_if, snooper.status());
+    }
+    Ok(snooper)
+}
+
+fn snooper_reader(snooper: &mut Snooper) -> anyhow::Result<Receiver> {
+    let mut ring = snooper.take_events().context("no event ring buffer")?;
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, done) = (received.clone(), stop.clone());
+    let thread = thread::spawn(move || {
+        enter(None, 1)?;
+        while !done.load(Ordering::Relaxed) {
+            let events = arp_snoop::drain_ring(&mut ring);
+            if events.is_empty() {
+                thread::sleep(Duration::from_micros(50));
+            } else {
+                count.fetch_add(events.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    });
+    Ok(Receiver { received, stop, thread })
+}
+
+/// The baseline: a packet socket in the receive namespace with the classic
+/// filter, 4 MiB of receive buffer, one `recv` per frame.
+fn afpacket_reader(args: &Args) -> anyhow::Result<Receiver> {
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, done, rx_ns) = (received.clone(), stop.clone(), args.rx_ns.clone());
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = thread::spawn(move || {
+        let setup = || -> anyhow::Result<Socket> {
+            enter(Some(&rx_ns), 1)?;
+            let all = i32::from(u16::try_from(libc_eth_p_all()).unwrap_or(3).to_be());
+            let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(all)))
+                .context("AF_PACKET socket")?;
+            socket.attach_filter(&classic_arp_in_vxlan_filter()).context("SO_ATTACH_FILTER")?;
+            socket.set_recv_buffer_size(4 << 20).context("SO_RCVBUF")?;
+            socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+            Ok(socket)
+        };
+        let socket = match setup() {
+            Ok(socket) => {
+                let _ = ready_tx.send(Ok(()));
+                socket
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("{e:#}")));
+                return Err(e);
+            }
+        };
+        let mut buffer = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+        while !done.load(Ordering::Relaxed) {
+            if socket.recv(&mut buffer).is_ok() {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    });
+    ready_rx.recv().context("the reader thread died")?.map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Receiver { received, stop, thread })
+}
+
+const fn libc_eth_p_all() -> u32 {
+    0x0003
+}
+
+/// A UDP socket on port 4789 in the receive namespace that is never read:
+/// frames end in its full queue, dropped early, instead of each costing an
+/// ICMP port unreachable (route lookups and all) on the measured core.
+fn vxlan_port_sink(rx_ns: &str) -> anyhow::Result<Socket> {
+    let rx_ns = rx_ns.to_owned();
+    thread::spawn(move || -> anyhow::Result<Socket> {
+        enter(Some(&rx_ns), 1)?;
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None).context("UDP socket")?;
+        socket.set_recv_buffer_size(4096).context("SO_RCVBUF")?;
+        socket
+            .bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, VXLAN_PORT).into())
+            .context("bind port 4789")?;
+        Ok(socket)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?
+}
+
+fn throughput(args: &Args) -> anyhow::Result<()> {
+    if args.frames == 0 || args.rates.is_empty() || args.rx_ns.is_empty() || args.rx_if.is_empty() {
+        bail!("{}", usage());
+    }
+    let _sink = vxlan_port_sink(&args.rx_ns)?;
+    let payloads = Arc::new(arp_payloads(args.vni, 0, args.frames));
+    for &rate in &args.rates {
+        let (mut snooper, reader) = match args.receiver.as_str() {
+            "tc" | "socket" => {
+                let mode = if args.receiver == "tc" { AttachMode::Tc } else { AttachMode::Socket };
+                let mut snooper = snooper(args, mode)?;
+                let reader = snooper_reader(&mut snooper)?;
+                (Some(snooper), reader)
+            }
+            "afpacket" => (None, afpacket_reader(args)?),
+            other => bail!("unknown receiver {other}"),
+        };
+        let programs_before = program_stats()?;
+        let sent = send_from_namespace(args, payloads.clone(), args.frames, rate)?;
+        let received = reader.finish(sent.frames)?;
+        let programs_after = program_stats()?;
+        let runs = programs_after.1.saturating_sub(programs_before.1);
+        let run_ns = programs_after.0.saturating_sub(programs_before.0).as_nanos();
+        let mut line = serde_json::json!({
+            "receiver": args.receiver,
+            "target-rate": rate,
+            "sent": sent.frames,
+            "send-seconds": sent.seconds,
+            "sent-rate": rate_of(sent.frames, sent.seconds),
+            "received": received,
+            "lost": sent.frames.saturating_sub(received),
+            "program-runs": runs,
+            "program-ns-per-run": ns_per(run_ns, runs),
+        });
+        if let Some(snooper) = snooper.as_mut() {
+            for counter in [Counter::Seen, Counter::Matched, Counter::Deduplicated, Counter::RingBufferFull] {
+                line[counter.name()] = snooper.counter(counter).context("counters")?.into();
+            }
+        }
+        println!("{line}");
+        std::io::stdout().flush()?;
+    }
+    Ok(())
+}
+
+#[expect(clippy::cast_precision_loss, reason = "frame counts are far below 2^52")]
+fn rate_of(frames: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 { frames as f64 / seconds } else { 0.0 }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "counts and times are far below 2^52")]
+fn ns_per(total_ns: u128, runs: u64) -> f64 {
+    if runs > 0 { total_ns as f64 / runs as f64 } else { 0.0 }
+}
+
+/// Microseconds CPU `cpu` spent idle so far, over all its idle states.
+fn idle_us(cpu: usize) -> anyhow::Result<u64> {
+    let dir = format!("/sys/devices/system/cpu/cpu{cpu}/cpuidle");
+    let mut total = 0;
+    for state in std::fs::read_dir(&dir).with_context(|| format!("{dir} (no cpuidle driver?)"))? {
+        let path = state?.path().join("time");
+        total += std::fs::read_to_string(&path)
+            .with_context(|| path.display().to_string())?
+            .trim()
+            .parse::<u64>()
+            .with_context(|| path.display().to_string())?;
+    }
+    Ok(total)
+}
+
+/// Run time and run count of the loaded programs whose names start with
+/// `arp_snoop` (the kernel truncates names to 15 characters).
+fn program_stats() -> anyhow::Result<(Duration, u64)> {
+    let (mut time, mut count) = (Duration::ZERO, 0);
+    for program in aya::programs::loaded_programs() {
+        let program = program.context("reading program info")?;
+        if program.name_as_str().is_some_and(|name| name.starts_with("arp_snoop")) {
+            time += program.run_time();
+            count += program.run_count();
+        }
+    }
+    Ok((time, count))
+}
+
+fn overhead(args: &Args) -> anyhow::Result<()> {
+    let rate = args.rates.first().copied().unwrap_or(0);
+    if rate == 0 || args.seconds <= 0.0 || args.rx_ns.is_empty() || args.rx_if.is_empty() {
+        bail!("{}", usage());
+    }
+    let mode = match args.receiver.as_str() {
+        "none" => None,
+        "tc" => Some(AttachMode::Tc),
+        "socket" => Some(AttachMode::Socket),
+        other => bail!("unknown receiver {other}"),
+    };
+    let _snooper = mode.map(|mode| snooper(args, mode)).transpose()?;
+    let _sink = vxlan_port_sink(&args.rx_ns)?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "positive, and far below 2^52"
+    )]
+    let total = (rate as f64 * args.seconds) as u64;
+    let payloads = Arc::new(vec![other_payload(args.vni)]);
+    let programs_before = program_stats()?;
+    let (idle_before, wall) = (idle_us(1)?, Instant::now());
+    let sent = send_from_namespace(args, payloads, total, rate)?;
+    // Frames queued for CPU 1 are processed within microseconds; let them.
+    thread::sleep(Duration::from_millis(50));
+    let (idle_after, wall) = (idle_us(1)?, wall.elapsed());
+    let programs_after = program_stats()?;
+    let wall_us = u64::try_from(wall.as_micros()).unwrap_or(u64::MAX);
+    let busy_us = wall_us.saturating_sub(idle_after.saturating_sub(idle_before));
+    let runs = programs_after.1.saturating_sub(programs_before.1);
+    let run_ns = programs_after.0.saturating_sub(programs_before.0).as_nanos();
+    #[expect(clippy::cast_precision_loss, reason = "counts and times are far below 2^52")]
+    let line = serde_json::json!({
+        "receiver": args.receiver,
+        "rate": rate,
+        "sent": sent.frames,
+        "sent-rate": rate_of(sent.frames, sent.seconds),
+        "cpu1-busy-us": busy_us,
+        "cpu1-ns-per-frame": busy_us as f64 * 1000.0 / sent.frames.max(1) as f64,
+        "program-runs": runs,
+        "program-ns-per-run": ns_per(run_ns, runs),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// A paced stream of distinct bindings; with `--stamps`, one line per
+/// frame: its MAC and the unix time in ns just before its batch was sent.
+fn send_command(args: &Args) -> anyhow::Result<()> {
+    let rate = args.rates.first().copied().unwrap_or(0);
+    if args.frames == 0 {
+        bail!("{}", usage());
+    }
+    enter(Some(&args.tx_ns), 0)?;
+    let payloads = arp_payloads(args.vni, args.first, args.frames);
+    let socket = sender_socket(args.src.context("--src")?, args.dst.context("--dst")?)?;
+    let mut stamps = Vec::new();
+    // With stamps, one frame per call, so that each stamp is its frame's.
+    let batch = if args.stamps.is_some() { 1 } else { BATCH };
+    let sent = send(&socket, &payloads, args.frames, rate, batch, |index, at| {
+        if args.stamps.is_some() {
+            stamps.push((index, at));
+        }
+    })?;
+    if let Some(path) = &args.stamps {
+        let mut out =
+            std::io::BufWriter::new(File::create(path).with_context(|| path.display().to_string())?);
+        for (index, at) in stamps {
+            let n = args.first.wrapping_add(u32::try_from(index).unwrap_or(u32::MAX));
+            let mac = numbered_mac(0x5b, n);
+            let text: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+            writeln!(out, "{} {at}", text.join(":"))?;
+        }
+        out.flush()?;
+    }
+    println!(
+        "{}",
+        serde_json::json!({"sent": sent.frames, "seconds": sent.seconds, "rate": rate_of(sent.frames, sent.seconds)})
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    match args.command.as_str() {
+        "throughput" => throughput(&args),
+        "overhead" => overhead(&args),
+        "send" => send_command(&args),
+        _ => bail!("{}", usage()),
+    }
+}
