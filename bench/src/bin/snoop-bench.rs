@@ -409,9 +409,7 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
         let programs_before = program_stats()?;
         let sent = send_from_namespace(args, payloads.clone(), args.frames, rate)?;
         let received = reader.finish(sent.frames)?;
-        let programs_after = program_stats()?;
-        let runs = programs_after.1.saturating_sub(programs_before.1);
-        let run_ns = programs_after.0.saturating_sub(programs_before.0).as_nanos();
+        let (run_ns, runs) = program_delta(&programs_before, &program_stats()?);
         let mut line = serde_json::json!({
             "receiver": args.receiver,
             "target-rate": rate,
@@ -459,18 +457,32 @@ fn idle_us(cpu: usize) -> anyhow::Result<u64> {
     Ok(total)
 }
 
-/// Run time and run count of the loaded programs whose names start with
-/// `arp_snoop` (the kernel truncates names to 15 characters).
-fn program_stats() -> anyhow::Result<(Duration, u64)> {
-    let (mut time, mut count) = (Duration::ZERO, 0);
+/// Run time and run count of each loaded program whose name starts with
+/// `arp_snoop` (the kernel truncates names to 15 characters), by id.
+fn program_stats() -> anyhow::Result<std::collections::BTreeMap<u32, (Duration, u64)>> {
+    let mut stats = std::collections::BTreeMap::new();
     for program in aya::programs::loaded_programs() {
         let program = program.context("reading program info")?;
         if program.name_as_str().is_some_and(|name| name.starts_with("arp_snoop")) {
-            time += program.run_time();
-            count += program.run_count();
+            stats.insert(program.id(), (program.run_time(), program.run_count()));
         }
     }
-    Ok((time, count))
+    Ok(stats)
+}
+
+/// Time and runs between two snapshots, over the programs still loaded: a
+/// program of an earlier run may still be on its way out in the first.
+fn program_delta(
+    before: &std::collections::BTreeMap<u32, (Duration, u64)>,
+    after: &std::collections::BTreeMap<u32, (Duration, u64)>,
+) -> (u128, u64) {
+    let (mut time, mut runs) = (0, 0);
+    for (id, (run_time, run_count)) in after {
+        let (earlier_time, earlier_count) = before.get(id).copied().unwrap_or_default();
+        time += run_time.saturating_sub(earlier_time).as_nanos();
+        runs += run_count.saturating_sub(earlier_count);
+    }
+    (time, runs)
 }
 
 fn overhead(args: &Args) -> anyhow::Result<()> {
@@ -500,11 +512,9 @@ fn overhead(args: &Args) -> anyhow::Result<()> {
     // Frames queued for CPU 1 are processed within microseconds; let them.
     thread::sleep(Duration::from_millis(50));
     let (idle_after, wall) = (idle_us(1)?, wall.elapsed());
-    let programs_after = program_stats()?;
+    let (run_ns, runs) = program_delta(&programs_before, &program_stats()?);
     let wall_us = u64::try_from(wall.as_micros()).unwrap_or(u64::MAX);
     let busy_us = wall_us.saturating_sub(idle_after.saturating_sub(idle_before));
-    let runs = programs_after.1.saturating_sub(programs_before.1);
-    let run_ns = programs_after.0.saturating_sub(programs_before.0).as_nanos();
     #[expect(clippy::cast_precision_loss, reason = "counts and times are far below 2^52")]
     let line = serde_json::json!({
         "receiver": args.receiver,

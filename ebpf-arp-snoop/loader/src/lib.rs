@@ -329,7 +329,7 @@ impl Snooper {
     }
 
     /// Takes the event ring buffer, to read it elsewhere (e.g. with
-    /// [`EventReader`] on a tokio runtime). `None` once taken.
+    /// [`EventReader`] on a thread of its own). `None` once taken.
     pub fn take_events(&mut self) -> Option<RingBuf<MapData>> {
         self.events.take()
     }
