@@ -97,6 +97,12 @@ def summarize(results):
             "program-ns-per-frame-median": statistics.median(
                 [r["program-ns-per-run"] for r in mine if r.get("program-runs")] or [0]),
         }
+    base = out["throughput-afpacket"]["max-lossless-rate"]
+    if base:
+        for receiver in ("tc", "socket"):
+            # The ratio to the baseline measured in this run.
+            out[f"throughput-{receiver}"]["lossless-rate-vs-baseline"] = (
+                out[f"throughput-{receiver}"]["max-lossless-rate"] / base)
     rows = results.get("overhead", [])
     medians = {}
     for receiver in ("none", "tc", "socket"):
