@@ -8,6 +8,7 @@ scripts print what they measured and write it to bench/results/.
 """
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -27,6 +28,12 @@ BENCH_BIN_DIR = os.path.join(REPO, "target", "release")
 
 def say(*parts):
     print("==>", *parts, flush=True)
+
+
+def percentile(values, p):
+    """Nearest-rank percentile: the smallest value with p% of all at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def free_port(host="127.0.0.1"):

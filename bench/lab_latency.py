@@ -26,7 +26,6 @@ Needs the release agent binary (scripts/demo.sh builds it) and root.
 Writes bench/results/lab-latency-MODE.json and docs/img/lab-latency-MODE.png.
 """
 
-import math
 import os
 import re
 import subprocess
@@ -171,15 +170,9 @@ def watch_fdb(proc, seen):
                 seen.record((found.group(1), dst.group(1)), stamp)
 
 
-def percentile(values, p):
-    """Nearest-rank percentile: the smallest value with p% of all at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def summary(values):
-    return {"p50": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "max": max(values), "count": len(values)}
+    return {"p50": b.percentile(values, 50), "p90": b.percentile(values, 90),
+            "p99": b.percentile(values, 99), "max": max(values), "count": len(values)}
 
 
 def main():

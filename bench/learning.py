@@ -24,7 +24,6 @@ docs/img/learning-memory.png.
 """
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -115,11 +114,6 @@ def mac_of(n):
     return "02:5b:" + ":".join(f"{(n >> s) & 0xff:02x}" for s in (24, 16, 8, 0))
 
 
-def percentile(values, p):
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def warm_up(tx, routes, first):
     """One learn end to end, so the session and the snooper are up."""
     def learned():
@@ -151,8 +145,8 @@ def latency(tx, rx):
             routes.poll()
             ms = [(routes.first[m] - t) / 1e6 for m, t in sent.items() if m in routes.first]
             row = {"rate": rate, "learns": len(sent), "advertised": len(ms),
-                   "p50-ms": percentile(ms, 50), "p90-ms": percentile(ms, 90),
-                   "p99-ms": percentile(ms, 99), "max-ms": max(ms),
+                   "p50-ms": b.percentile(ms, 50), "p90-ms": b.percentile(ms, 90),
+                   "p99-ms": b.percentile(ms, 99), "max-ms": max(ms),
                    "agent-rss-bytes": agent.rss()}
             rows.append(row)
             b.say(f"{rate}/s: {len(ms)} of {len(sent)} advertised; p50 {row['p50-ms']:.2f} ms, "

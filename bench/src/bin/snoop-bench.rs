@@ -52,6 +52,8 @@ use static_vxlan_agent_tests::vxlan::{arp_request, numbered_mac};
 const VNI: u32 = 100;
 const BATCH: usize = 32;
 const VXLAN_PORT: u16 = 4789;
+/// Every protocol, for a packet socket (`ETH_P_ALL`).
+const ETH_P_ALL: u16 = 0x0003;
 
 fn usage() -> &'static str {
     "usage:\n  snoop-bench throughput --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
@@ -337,7 +339,7 @@ fn afpacket_reader(args: &Args) -> anyhow::Result<Receiver> {
     let thread = thread::spawn(move || {
         let setup = || -> anyhow::Result<Socket> {
             enter(Some(&rx_ns), 1)?;
-            let all = i32::from(u16::try_from(libc_eth_p_all()).unwrap_or(3).to_be());
+            let all = i32::from(ETH_P_ALL.to_be());
             let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(all)))
                 .context("AF_PACKET socket")?;
             socket.attach_filter(&classic_arp_in_vxlan_filter()).context("SO_ATTACH_FILTER")?;
@@ -365,10 +367,6 @@ fn afpacket_reader(args: &Args) -> anyhow::Result<Receiver> {
     });
     ready_rx.recv().context("the reader thread died")?.map_err(|e| anyhow::anyhow!(e))?;
     Ok(Receiver { received, stop, thread })
-}
-
-const fn libc_eth_p_all() -> u32 {
-    0x0003
 }
 
 /// A UDP socket on port 4789 in the receive namespace that is never read:
