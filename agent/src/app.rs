@@ -41,7 +41,7 @@ use tracing::{error, info, warn};
 
 use crate::{
     bgp::{
-        fsm::SessionConfig,
+        fsm::{SessionConfig, State as SessionState},
         rib::{InRoute, OutRoute},
         session::{self, Command, Event, Speaker, SpeakerConfig},
     },
@@ -512,11 +512,17 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
         bump(bgp_state, name, 1);
     }
     match event {
+        // The speaker reports the move to Established, then the session's
+        // details; "established" is shown with them, so that no snapshot
+        // says the session is up without its peer and counters.
         Event::State(state) => {
-            bgp_state["state"] = format!("{state:?}").to_lowercase().into();
+            if *state != SessionState::Established {
+                bgp_state["state"] = format!("{state:?}").to_lowercase().into();
+            }
             None
         }
         Event::Established { peer_id, hold_time } => {
+            bgp_state["state"] = "established".into();
             bgp_state["peer-id"] = peer_id.to_string().into();
             bgp_state["hold-time"] = (*hold_time).into();
             bgp_state["established-at-unix-secs"] = unix_secs_now().into();
@@ -866,5 +872,21 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("status"), "only numbers are metrics:\n{text}");
+    }
+
+    #[test]
+    fn the_session_shows_established_only_with_its_peer_and_counter() {
+        use crate::bgp::{fsm::State, session::Event};
+        let mut bgp = json!({"state": "openconfirm"});
+        assert!(super::speaker_input(&Event::State(State::Established), &mut bgp).is_none());
+        assert_eq!(bgp["state"], "openconfirm", "not yet: the peer's details come next");
+        let established = Event::Established { peer_id: "10.0.0.9".parse().expect("ip"), hold_time: 90 };
+        assert!(super::speaker_input(&established, &mut bgp).is_some());
+        assert_eq!(
+            (&bgp["state"], &bgp["peer-id"], &bgp["hold-time"], &bgp["counters"]["established-transitions"]),
+            (&json!("established"), &json!("10.0.0.9"), &json!(90), &json!(1))
+        );
+        assert!(super::speaker_input(&Event::State(State::Idle), &mut bgp).is_none());
+        assert_eq!(bgp["state"], "idle");
     }
 }
