@@ -9,6 +9,7 @@
 //! (RFC 8365 §5.1.3); see [`Label`].
 
 use std::{
+    cmp::Ordering,
     fmt,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
@@ -183,6 +184,98 @@ impl EvpnRoute {
             Self::EthernetSegment(r) => EvpnRouteKey::EthernetSegment(r.rd, r.esi, r.originator),
             Self::IpPrefix(r) => EvpnRouteKey::IpPrefix(r.rd, r.ethernet_tag, r.prefix, r.prefix_len),
             Self::Unknown { route_type, value } => EvpnRouteKey::Unknown(*route_type, value.clone()),
+        }
+    }
+
+    /// Orders routes exactly as their keys order, without building the keys
+    /// (which copies, and for unknown types allocates). Routes with equal
+    /// keys compare equal whatever their labels or RT-2 ESI: a set ordered
+    /// this way holds one route per key, and needs no separate key.
+    #[must_use]
+    pub fn cmp_key(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (Self::EthernetAd(a), Self::EthernetAd(b)) => {
+                (a.rd, a.esi, a.ethernet_tag).cmp(&(b.rd, b.esi, b.ethernet_tag))
+            }
+            (Self::MacIp(a), Self::MacIp(b)) => {
+                (a.rd, a.ethernet_tag, a.mac, a.ip).cmp(&(b.rd, b.ethernet_tag, b.mac, b.ip))
+            }
+            (Self::Imet(a), Self::Imet(b)) => {
+                (a.rd, a.ethernet_tag, a.originator).cmp(&(b.rd, b.ethernet_tag, b.originator))
+            }
+            (Self::EthernetSegment(a), Self::EthernetSegment(b)) => {
+                (a.rd, a.esi, a.originator).cmp(&(b.rd, b.esi, b.originator))
+            }
+            (Self::IpPrefix(a), Self::IpPrefix(b)) => (a.rd, a.ethernet_tag, a.prefix, a.prefix_len).cmp(&(
+                b.rd,
+                b.ethernet_tag,
+                b.prefix,
+                b.prefix_len,
+            )),
+            (
+                Self::Unknown { route_type: a_type, value: a_value },
+                Self::Unknown { route_type: b_type, value: b_value },
+            ) => (a_type, a_value).cmp(&(b_type, b_value)),
+            // Different kinds order as `EvpnRouteKey`'s variants do.
+            _ => self.kind_rank().cmp(&other.kind_rank()),
+        }
+    }
+
+    /// The position of this route's variant, the same in `EvpnRouteKey`.
+    fn kind_rank(&self) -> u8 {
+        match self {
+            Self::EthernetAd(_) => 0,
+            Self::MacIp(_) => 1,
+            Self::Imet(_) => 2,
+            Self::EthernetSegment(_) => 3,
+            Self::IpPrefix(_) => 4,
+            Self::Unknown { .. } => 5,
+        }
+    }
+
+    /// A route with this key and zero in every other field (labels, RT-2
+    /// ESI, RT-5 gateway): the probe that finds the route with `key` in a
+    /// set ordered by [`EvpnRoute::cmp_key`].
+    #[must_use]
+    pub fn from_key(key: &EvpnRouteKey) -> Self {
+        let zero_ip = |like: IpAddr| match like {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        match key {
+            EvpnRouteKey::EthernetAd(rd, esi, ethernet_tag) => Self::EthernetAd(EthernetAd {
+                rd: *rd,
+                esi: *esi,
+                ethernet_tag: *ethernet_tag,
+                label: Label::default(),
+            }),
+            EvpnRouteKey::MacIp(rd, ethernet_tag, mac, ip) => Self::MacIp(MacIp {
+                rd: *rd,
+                esi: Esi::ZERO,
+                ethernet_tag: *ethernet_tag,
+                mac: *mac,
+                ip: *ip,
+                label1: Label::default(),
+                label2: None,
+            }),
+            EvpnRouteKey::Imet(rd, ethernet_tag, originator) => {
+                Self::Imet(Imet { rd: *rd, ethernet_tag: *ethernet_tag, originator: *originator })
+            }
+            EvpnRouteKey::EthernetSegment(rd, esi, originator) => {
+                Self::EthernetSegment(EthernetSegment { rd: *rd, esi: *esi, originator: *originator })
+            }
+            EvpnRouteKey::IpPrefix(rd, ethernet_tag, prefix, prefix_len) => Self::IpPrefix(IpPrefix {
+                rd: *rd,
+                esi: Esi::ZERO,
+                ethernet_tag: *ethernet_tag,
+                prefix: *prefix,
+                prefix_len: *prefix_len,
+                gateway: zero_ip(*prefix),
+                label: Label::default(),
+            }),
+            EvpnRouteKey::Unknown(route_type, value) => {
+                Self::Unknown { route_type: *route_type, value: value.clone() }
+            }
         }
     }
 

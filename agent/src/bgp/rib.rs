@@ -10,6 +10,7 @@
 //! matched and the core told exactly what disappeared.
 
 use std::{
+    cmp::Ordering,
     collections::{BTreeMap, BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr},
     sync::Arc,
@@ -39,13 +40,47 @@ pub struct OutRoute {
     pub attributes: Arc<RouteAttributes>,
 }
 
+/// An NLRI ordered by its key alone (see [`EvpnRoute::cmp_key`]), so that
+/// the Adj-RIB-Out needs no copy of the key next to each route.
+#[derive(Clone, Debug)]
+struct ByKey(EvpnRoute);
+
+impl ByKey {
+    /// The lookup probe for `key`.
+    fn probe(key: &EvpnRouteKey) -> Self {
+        Self(EvpnRoute::from_key(key))
+    }
+}
+
+impl Ord for ByKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp_key(&other.0)
+    }
+}
+
+impl PartialOrd for ByKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for ByKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for ByKey {}
+
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    /// A B-tree, not a hash table: it grows by nodes, while a hash table
-    /// doubles (with old and new table alive during the move) and sits at
-    /// between half and seven eighths full, which at a million MACs cost
-    /// hundreds of megabytes.
-    routes: BTreeMap<EvpnRouteKey, OutRoute>,
+    /// Each route's NLRI, ordered by key, with its attributes. A B-tree, not
+    /// a hash table: it grows by nodes, while a hash table doubles (with old
+    /// and new table alive during the move) and sits at between half and
+    /// seven eighths full, which at a million MACs cost hundreds of
+    /// megabytes. The NLRI is its own key: a separate `EvpnRouteKey` per
+    /// route cost another 40 bytes and its share of the nodes.
+    routes: BTreeMap<ByKey, Arc<RouteAttributes>>,
     /// Keys whose state the peer has not been sent yet.
     dirty: BTreeSet<EvpnRouteKey>,
     /// The NLRI to withdraw for dirty keys no longer in `routes`.
@@ -70,20 +105,28 @@ impl AdjRibOut {
 
     /// Wants `route` advertised. Returns whether anything changed.
     pub fn set(&mut self, route: OutRoute) -> bool {
-        let key = route.route.key();
-        if self.routes.get(&key) == Some(&route) {
+        let OutRoute { route, attributes } = route;
+        let nlri = ByKey(route);
+        if let Some((old, old_attributes)) = self.routes.get_key_value(&nlri)
+            && old.0 == nlri.0
+            && *old_attributes == attributes
+        {
             return false;
         }
+        let key = nlri.0.key();
         self.withdrawn.remove(&key);
-        self.routes.insert(key.clone(), route);
+        // `insert` keeps an equal key that is already there, and the NLRI
+        // may have changed in a non-key field (a label): replace both.
+        self.routes.remove(&nlri);
+        self.routes.insert(nlri, attributes);
         self.dirty.insert(key);
         true
     }
 
     /// Wants the route with `key` withdrawn. Returns whether anything changed.
     pub fn remove(&mut self, key: &EvpnRouteKey) -> bool {
-        let Some(old) = self.routes.remove(key) else { return false };
-        self.withdrawn.insert(key.clone(), old.route);
+        let Some((old, _)) = self.routes.remove_entry(&ByKey::probe(key)) else { return false };
+        self.withdrawn.insert(key.clone(), old.0);
         self.dirty.insert(key.clone());
         true
     }
@@ -94,7 +137,7 @@ impl AdjRibOut {
         let wanted: HashMap<EvpnRouteKey, OutRoute> =
             routes.into_iter().map(|r| (r.route.key(), r)).collect();
         let gone: Vec<EvpnRouteKey> =
-            self.routes.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+            self.routes.keys().map(|nlri| nlri.0.key()).filter(|k| !wanted.contains_key(k)).collect();
         let mut changed = 0;
         for key in gone {
             changed += usize::from(self.remove(&key));
@@ -115,7 +158,7 @@ impl AdjRibOut {
             }
             self.withdrawn.clear();
         }
-        self.dirty.extend(self.routes.keys().cloned());
+        self.dirty.extend(self.routes.keys().map(|nlri| nlri.0.key()));
     }
 
     /// Encodes the state of up to `max_keys` dirty keys into UPDATEs and
@@ -127,8 +170,8 @@ impl AdjRibOut {
         let mut taken = Vec::with_capacity(max_keys.min(self.dirty.len()));
         for key in self.dirty.iter().take(max_keys) {
             taken.push(key.clone());
-            if let Some(route) = self.routes.get(key) {
-                groups.entry(&route.attributes).or_default().push(route.route.clone());
+            if let Some((nlri, attributes)) = self.routes.get_key_value(&ByKey::probe(key)) {
+                groups.entry(attributes).or_default().push(nlri.0.clone());
             } else if let Some(route) = self.withdrawn.get(key) {
                 withdraw.push(route.clone());
             }
@@ -311,6 +354,26 @@ mod tests {
         // Removing what is not there changes nothing.
         assert!(!rib.remove(&route(9).key()));
         assert!(!rib.has_pending());
+    }
+
+    #[test]
+    fn a_change_in_a_non_key_field_replaces_the_route() {
+        let mut rib = AdjRibOut::default();
+        assert!(rib.set(out(1, 100)));
+        let _ = rib.flush(usize::MAX, EncodeCx::default()).expect("fits");
+        // The same key with another label (the VNI changed): one route, sent
+        // again with the new label.
+        let mut relabelled = out(1, 100);
+        if let EvpnRoute::MacIp(mac_ip) = &mut relabelled.route {
+            mac_ip.label1 = Label::new(10200).expect("fits");
+        }
+        assert!(rib.set(relabelled.clone()));
+        assert!(!rib.set(relabelled.clone()), "set twice is no change");
+        assert_eq!(rib.len(), 1);
+        let (announced, withdrawn) = decode(&rib.flush(usize::MAX, EncodeCx::default()).expect("fits"));
+        assert_eq!((announced, withdrawn), (vec![relabelled.route], Vec::new()));
+        assert!(rib.remove(&route(1).key()), "found by key whatever its label");
+        assert!(rib.is_empty());
     }
 
     #[test]
