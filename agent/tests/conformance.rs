@@ -15,7 +15,7 @@
     reason = "an integration test links every dependency of its crate but uses few"
 )]
 
-use std::{fs, path::Path};
+use std::{collections::BTreeMap, fs, path::Path};
 
 use serde_json::Value;
 use static_vxlan_agent::{
@@ -61,7 +61,9 @@ fn run_scenario(dir: &Path) -> (String, String) {
         let out = core.process(at, input);
         record(index + 1, at, &out);
         // The advertised set always equals what the state calls for.
-        assert_eq!(core.advertised(), &core.desired_routes(), "{}: event {}", dir.display(), index + 1);
+        let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r.clone())).collect();
+        assert_eq!(advertised, core.desired_routes(), "{}: event {}", dir.display(), index + 1);
+        assert_eq!(core.advertised_count(), advertised.len(), "{}: event {}", dir.display(), index + 1);
     }
     let state = serde_json::to_string_pretty(&core.state()).expect("state serializes");
     (lines.join("\n") + "\n", state + "\n")

@@ -143,6 +143,9 @@ proptest! {
                 }
             }
             prop_assert_eq!(&rib, &core.desired_routes(), "step {}: {:?}", i, step);
+            let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r.clone())).collect();
+            prop_assert_eq!(&rib, &advertised, "step {}: the core's own table", i);
+            prop_assert_eq!(core.advertised_count(), rib.len(), "step {}", i);
             let evpn = core.evpn_vteps();
             for route in rib.values() {
                 prop_assert!(!evpn.contains(&route.attributes.next_hop),

@@ -25,7 +25,7 @@
 pub mod msg;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr},
     sync::Arc,
 };
@@ -152,13 +152,17 @@ pub struct MacEntry {
     /// Advertised or not, and why.
     #[serde(flatten)]
     pub status: Status,
-    /// Recent moves, for duplicate detection.
+    /// Recent moves, for duplicate detection (a Vec: a few entries, and
+    /// 8 bytes less per MAC than a `VecDeque`).
     #[serde(skip)]
-    moves: VecDeque<Millis>,
+    moves: Vec<Millis>,
 }
 
 #[derive(Clone, Debug, Default)]
 struct VrfState {
+    /// The mac-vrf's name, shared by every scope in it (a `String` per
+    /// scope was an allocation per MAC).
+    name: Arc<str>,
     /// Auto-discovered static VTEPs, with when each was last heard from.
     discovered: BTreeMap<Ipv4Addr, Millis>,
     macs: BTreeMap<MacAddr, MacEntry>,
@@ -201,8 +205,8 @@ pub struct Counters {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
     Everything,
-    Rt3(String, Ipv4Addr),
-    Mac(String, MacAddr),
+    Rt3(Arc<str>, Ipv4Addr),
+    Mac(Arc<str>, MacAddr),
 }
 
 /// The proxy core. Clone lets a configuration change be tried on a copy
@@ -214,11 +218,12 @@ pub struct Core {
     vrfs: BTreeMap<String, VrfState>,
     evpn_vteps: BTreeMap<IpAddr, EvpnVtep>,
     received: HashMap<String, ReceivedRoute>,
-    /// What we told the speaker to advertise.
-    advertised: BTreeMap<EvpnRouteKey, OutRoute>,
-    /// Which advertised keys belong to which scope: one to a few per scope,
-    /// so a sorted Vec (a `BTreeSet` would allocate a whole node per MAC).
-    scope_keys: BTreeMap<Scope, Vec<EvpnRouteKey>>,
+    /// What we told the speaker to advertise, by the scope that called for
+    /// it: one to a few routes per scope, so a boxed slice. Keyed by scope
+    /// alone: a map by route key next to it held every key twice more.
+    advertised: BTreeMap<Scope, Box<[OutRoute]>>,
+    /// How many routes `advertised` holds.
+    advertised_count: usize,
     /// One shared copy of each attribute set in use: a million MACs behind
     /// ten VTEPs share ten sets instead of carrying a million. Pruned on
     /// ticks of what nobody holds any more.
@@ -263,10 +268,15 @@ impl Core {
         all
     }
 
-    /// What is advertised now.
+    /// What is advertised now, in no particular order.
+    pub fn advertised(&self) -> impl Iterator<Item = &OutRoute> {
+        self.advertised.values().flat_map(|routes| routes.iter())
+    }
+
+    /// How many routes are advertised now.
     #[must_use]
-    pub fn advertised(&self) -> &BTreeMap<EvpnRouteKey, OutRoute> {
-        &self.advertised
+    pub fn advertised_count(&self) -> usize {
+        self.advertised_count
     }
 
     /// The native EVPN VTEPs known now.
@@ -334,7 +344,7 @@ impl Core {
         serde_json::json!({
             "mac-vrfs": mac_vrfs,
             "evpn-vteps": self.evpn_vteps.iter().map(|(ip, v)| (ip.to_string(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
-            "advertised-routes": self.advertised.len(),
+            "advertised-routes": self.advertised_count,
             "bgp-session": if self.session_up { "up" } else { "down" },
             "counters": self.counters,
         })
@@ -347,7 +357,7 @@ impl Core {
         // their mac-vrf and VTEP still exist.
         self.vrfs.retain(|name, _| config.mac_vrfs.contains_key(name));
         for (name, mac_vrf) in &config.mac_vrfs {
-            let vrf = self.vrfs.entry(name.clone()).or_default();
+            let vrf = self.vrfs.entry(name.clone()).or_insert_with(|| VrfState::named(name));
             let configured: BTreeMap<MacAddr, Ipv4Addr> = mac_vrf
                 .static_vteps
                 .iter()
@@ -416,7 +426,8 @@ impl Core {
         });
         let include_ip = config.include_ip;
         let now = self.now;
-        let vrf = self.vrfs.entry(name.clone()).or_default();
+        let vrf = self.vrfs.entry(name.clone()).or_insert_with(|| VrfState::named(&name));
+        let vrf_name = Arc::clone(&vrf.name);
 
         if !configured {
             if let Some(seen) = vrf.discovered.get_mut(&vtep) {
@@ -424,7 +435,7 @@ impl Core {
             } else if discoverable.is_some() {
                 vrf.discovered.insert(vtep, now);
                 self.notices.push(Notice::VtepDiscovered { mac_vrf: name.clone(), vtep });
-                self.dirty.insert(Scope::Rt3(name.clone(), vtep));
+                self.dirty.insert(Scope::Rt3(vrf_name.clone(), vtep));
             } else {
                 self.counters.unknown_vtep += 1;
                 return;
@@ -452,8 +463,8 @@ impl Core {
             vrf.macs.insert(learned.mac, entry);
             vrf.learned += 1;
             *vrf.learned_per_vtep.entry(vtep).or_default() += 1;
-            self.notices.push(Notice::Learned { mac_vrf: name.clone(), mac: learned.mac.to_string(), vtep });
-            self.dirty.insert(Scope::Mac(name, learned.mac));
+            self.notices.push(Notice::Learned { mac_vrf: name, mac: learned.mac.to_string(), vtep });
+            self.dirty.insert(Scope::Mac(vrf_name, learned.mac));
             return;
         };
 
@@ -466,7 +477,7 @@ impl Core {
             if let Some(ip) = ip
                 && entry.ips.insert(ip, now)
             {
-                self.dirty.insert(Scope::Mac(name.clone(), learned.mac));
+                self.dirty.insert(Scope::Mac(vrf_name.clone(), learned.mac));
             }
             if matches!(entry.status, Status::Active | Status::Frozen { .. }) {
                 return;
@@ -490,8 +501,8 @@ impl Core {
             let sequence = entry.sequence;
             vrf.recount();
             let mac = learned.mac.to_string();
-            self.notices.push(Notice::Moved { mac_vrf: name.clone(), mac, from, to: vtep, sequence });
-            self.dirty.insert(Scope::Mac(name, learned.mac));
+            self.notices.push(Notice::Moved { mac_vrf: name, mac, from, to: vtep, sequence });
+            self.dirty.insert(Scope::Mac(vrf_name, learned.mac));
             return;
         }
         // A move between static VTEPs (or back to us after losing the MAC).
@@ -506,11 +517,9 @@ impl Core {
         }
         entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
         entry.status = Status::Active;
-        entry.moves.push_back(now);
+        entry.moves.push(now);
         let window = duplicate.window_secs * 1000;
-        while entry.moves.front().is_some_and(|t| now.saturating_sub(*t) > window) {
-            entry.moves.pop_front();
-        }
+        entry.moves.retain(|t| now.saturating_sub(*t) <= window);
         let mac = learned.mac.to_string();
         if duplicate.moves > 0 && entry.moves.len() >= usize::try_from(duplicate.moves).unwrap_or(usize::MAX)
         {
@@ -533,7 +542,7 @@ impl Core {
                 sequence: entry.sequence,
             });
         }
-        self.dirty.insert(Scope::Mac(name, learned.mac));
+        self.dirty.insert(Scope::Mac(vrf_name, learned.mac));
     }
 
     fn on_route(&mut self, route: ReceivedRoute) {
@@ -560,7 +569,9 @@ impl Core {
         let Some(config) = &self.config else { return };
         let Some((name, _)) = config.mac_vrf_by_vni(route.vni) else { return };
         let name = name.to_owned();
-        let Some(entry) = self.vrfs.get_mut(&name).and_then(|v| v.macs.get_mut(&mac)) else { return };
+        let Some(vrf) = self.vrfs.get_mut(&name) else { return };
+        let vrf_name = Arc::clone(&vrf.name);
+        let Some(entry) = vrf.macs.get_mut(&mac) else { return };
         let remote = route.mobility.map_or((0, false), |m| (m.sequence, m.sticky));
         entry.best_remote_sequence = entry.best_remote_sequence.max(remote.0);
         let ours = IpAddr::V4(entry.vtep);
@@ -569,7 +580,7 @@ impl Core {
             // so that both advertise the same route.
             if entry.source == Source::Learned && remote.0 > entry.sequence {
                 entry.sequence = remote.0;
-                self.dirty.insert(Scope::Mac(name, mac));
+                self.dirty.insert(Scope::Mac(vrf_name, mac));
             }
             return;
         }
@@ -581,12 +592,8 @@ impl Core {
         }
         if route.from_evpn_vtep() {
             entry.status = Status::InEvpn { vtep: route.next_hop };
-            self.notices.push(Notice::MovedToEvpn {
-                mac_vrf: name.clone(),
-                mac: mac_text,
-                vtep: route.next_hop,
-            });
-            self.dirty.insert(Scope::Mac(name, mac));
+            self.notices.push(Notice::MovedToEvpn { mac_vrf: name, mac: mac_text, vtep: route.next_hop });
+            self.dirty.insert(Scope::Mac(vrf_name, mac));
             return;
         }
         let remote_wins = remote.1
@@ -595,12 +602,12 @@ impl Core {
         if remote_wins && entry.status == Status::Active {
             entry.status = Status::Superseded { by: route.next_hop };
             self.notices.push(Notice::Superseded {
-                mac_vrf: name.clone(),
+                mac_vrf: name,
                 mac: mac_text,
                 by: route.next_hop,
                 sequence: remote.0,
             });
-            self.dirty.insert(Scope::Mac(name, mac));
+            self.dirty.insert(Scope::Mac(vrf_name, mac));
         }
     }
 
@@ -620,7 +627,9 @@ impl Core {
                 && matches!(&r.kind, ReceivedKind::MacIp { mac: m, .. } if *m == mac)
                 && r.next_hop == route.next_hop
         });
-        let Some(entry) = self.vrfs.get_mut(&name).and_then(|v| v.macs.get_mut(&mac)) else { return };
+        let Some(vrf) = self.vrfs.get_mut(&name) else { return };
+        let vrf_name = Arc::clone(&vrf.name);
+        let Some(entry) = vrf.macs.get_mut(&mac) else { return };
         let lost_to_it = match entry.status {
             Status::Superseded { by } | Status::InEvpn { vtep: by } => by == route.next_hop,
             _ => false,
@@ -632,12 +641,12 @@ impl Core {
             entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
             entry.status = Status::Active;
             self.notices.push(Notice::Reclaimed {
-                mac_vrf: name.clone(),
+                mac_vrf: name,
                 mac: mac.to_string(),
                 vtep: entry.vtep,
                 sequence: entry.sequence,
             });
-            self.dirty.insert(Scope::Mac(name, mac));
+            self.dirty.insert(Scope::Mac(vrf_name, mac));
         }
     }
 
@@ -668,7 +677,7 @@ impl Core {
                     entry.moves.clear();
                     entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
                     self.notices.push(Notice::Unfrozen { mac_vrf: name.clone(), mac: mac.to_string() });
-                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                    self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
                 if entry.source != Source::Learned {
                     continue;
@@ -694,13 +703,13 @@ impl Core {
                             ip: Some(ip),
                         });
                     }
-                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                    self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
             }
             for mac in gone {
                 vrf.macs.remove(&mac);
                 self.notices.push(Notice::Aged { mac_vrf: name.clone(), mac: mac.to_string(), ip: None });
-                self.dirty.insert(Scope::Mac(name.clone(), mac));
+                self.dirty.insert(Scope::Mac(vrf.name.clone(), mac));
             }
             // A discovered VTEP with no learned MAC left and quiet for an
             // aging time is forgotten.
@@ -714,7 +723,7 @@ impl Core {
             for vtep in expired {
                 vrf.discovered.remove(&vtep);
                 self.notices.push(Notice::VtepExpired { mac_vrf: name.clone(), vtep });
-                self.dirty.insert(Scope::Rt3(name.clone(), vtep));
+                self.dirty.insert(Scope::Rt3(vrf.name.clone(), vtep));
             }
             vrf.recount();
         }
@@ -754,11 +763,11 @@ impl Core {
         if configured && self.evpn_vteps.contains_key(&vtep) {
             self.notices.push(Notice::StaticVtepIsEvpn { vtep: v4 });
         }
-        for (name, vrf) in &self.vrfs {
-            self.dirty.insert(Scope::Rt3(name.clone(), v4));
+        for vrf in self.vrfs.values() {
+            self.dirty.insert(Scope::Rt3(vrf.name.clone(), v4));
             for (mac, entry) in &vrf.macs {
                 if entry.vtep == v4 {
-                    self.dirty.insert(Scope::Mac(name.clone(), *mac));
+                    self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
             }
         }
@@ -768,15 +777,17 @@ impl Core {
         let mut scopes = Vec::new();
         let Some(config) = &self.config else { return scopes };
         for (name, mac_vrf) in &config.mac_vrfs {
+            let vrf = self.vrfs.get(name);
+            let vrf_name = vrf.map_or_else(|| Arc::from(name.as_str()), |vrf| Arc::clone(&vrf.name));
             for vtep in mac_vrf.static_vteps.keys() {
-                scopes.push(Scope::Rt3(name.clone(), *vtep));
+                scopes.push(Scope::Rt3(vrf_name.clone(), *vtep));
             }
-            if let Some(vrf) = self.vrfs.get(name) {
+            if let Some(vrf) = vrf {
                 for vtep in vrf.discovered.keys() {
-                    scopes.push(Scope::Rt3(name.clone(), *vtep));
+                    scopes.push(Scope::Rt3(vrf_name.clone(), *vtep));
                 }
                 for mac in vrf.macs.keys() {
-                    scopes.push(Scope::Mac(name.clone(), *mac));
+                    scopes.push(Scope::Mac(vrf_name.clone(), *mac));
                 }
             }
         }
@@ -807,7 +818,7 @@ impl Core {
                 vec![OutRoute { route, attributes: Arc::new(rt3_attributes(config, mac_vrf, *vtep)) }]
             }
             Scope::Mac(name, mac) => {
-                let Some(entry) = self.vrfs.get(name).and_then(|v| v.macs.get(mac)) else {
+                let Some(entry) = self.vrfs.get(&**name).and_then(|v| v.macs.get(mac)) else {
                     return Vec::new();
                 };
                 if entry.status != Status::Active {
@@ -874,7 +885,7 @@ impl Core {
         let dirty = std::mem::take(&mut self.dirty);
         let scopes: Vec<Scope> = if dirty.contains(&Scope::Everything) {
             let mut all: BTreeSet<Scope> = self.all_scopes().into_iter().collect();
-            all.extend(self.scope_keys.keys().cloned());
+            all.extend(self.advertised.keys().cloned());
             all.into_iter().collect()
         } else {
             dirty.into_iter().collect()
@@ -885,24 +896,16 @@ impl Core {
             for route in &mut routes {
                 route.attributes = self.intern(&route.attributes);
             }
-            let mut new_keys: Vec<EvpnRouteKey> = routes.iter().map(|r| r.route.key()).collect();
-            new_keys.sort_unstable();
-            new_keys.dedup();
-            let old_keys = self.scope_keys.remove(&scope).unwrap_or_default();
-            for key in old_keys.iter().filter(|k| new_keys.binary_search(k).is_err()) {
-                if self.advertised.remove(key).is_some() {
-                    out.push(Output::Withdraw(key.clone()));
-                }
+            let old = self.advertised.remove(&scope).unwrap_or_default();
+            // A scope has one to a few routes: comparing lists is cheaper
+            // than any index.
+            for gone in old.iter().filter(|o| !routes.iter().any(|r| r.route.cmp_key(&o.route).is_eq())) {
+                out.push(Output::Withdraw(gone.route.key()));
             }
-            for route in routes {
-                let key = route.route.key();
-                if self.advertised.get(&key) != Some(&route) {
-                    self.advertised.insert(key, route.clone());
-                    announce.push(Output::Announce(route));
-                }
-            }
-            if !new_keys.is_empty() {
-                self.scope_keys.insert(scope, new_keys);
+            announce.extend(routes.iter().filter(|r| !old.contains(r)).cloned().map(Output::Announce));
+            self.advertised_count = self.advertised_count - old.len() + routes.len();
+            if !routes.is_empty() {
+                self.advertised.insert(scope, routes.into_boxed_slice());
             }
         }
         out.extend(announce);
@@ -926,12 +929,16 @@ impl MacEntry {
             sequence: 0,
             best_remote_sequence: 0,
             status: Status::Active,
-            moves: VecDeque::new(),
+            moves: Vec::new(),
         }
     }
 }
 
 impl VrfState {
+    fn named(name: &str) -> Self {
+        Self { name: Arc::from(name), ..Self::default() }
+    }
+
     fn recount(&mut self) {
         self.learned_per_vtep.clear();
         self.learned = 0;
