@@ -265,6 +265,7 @@ impl Config {
             );
         }
         let mut vnis = BTreeMap::new();
+        let mut evis = BTreeMap::new();
         for (name, mac_vrf) in &self.mac_vrfs {
             let path = format!(
                 "network-instance[name={name}]/protocols/bgp-evpn/bgp-instance[id=1]/static-vxlan-agent"
@@ -274,6 +275,15 @@ impl Config {
             }
             if mac_vrf.vni == 0 || mac_vrf.vni > 16_777_215 {
                 return error(format!("{path}/vni"), "must be 1..16777215");
+            }
+            // The EVI is the RD's number and the derived route target: two
+            // mac-vrfs with one EVI would advertise the same routes for a
+            // VTEP in both, and import each other's.
+            if let Some(other) = evis.insert(mac_vrf.evi, name) {
+                return error(
+                    format!("{path}/evi"),
+                    &format!("EVI {} is already used by mac-vrf {other}", mac_vrf.evi),
+                );
             }
             if let Some(other) = vnis.insert(mac_vrf.vni, name) {
                 return error(
@@ -475,6 +485,16 @@ mod tests {
         let error =
             serde_json::from_str::<Config>(twice).expect("parses").validate().expect_err("duplicate VNI");
         assert!(error.reason.contains("already used"), "{error}");
+        let evi_twice = r#"{"source-address": "192.0.2.254", "mac-vrfs": {"a": {"evi": 7, "vni": 5}, "b": {"evi": 7, "vni": 6}}}"#;
+        let error =
+            serde_json::from_str::<Config>(evi_twice).expect("parses").validate().expect_err("duplicate EVI");
+        assert!(error.reason.contains("EVI 7 is already used by mac-vrf a"), "{error}");
+        assert!(
+            error.path.ends_with(
+                "network-instance[name=b]/protocols/bgp-evpn/bgp-instance[id=1]/static-vxlan-agent/evi"
+            ),
+            "{error}"
+        );
     }
 
     #[test]
