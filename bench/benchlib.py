@@ -33,6 +33,8 @@ def say(*parts):
 def percentile(values, p):
     """Nearest-rank percentile: the smallest value with p% of all at or below it."""
     ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no samples: nothing was measured (see the log above)")
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 

@@ -144,6 +144,8 @@ def latency(tx, rx):
                 time.sleep(0.2)
             routes.poll()
             ms = [(routes.first[m] - t) / 1e6 for m, t in sent.items() if m in routes.first]
+            if not ms:
+                raise RuntimeError(f"{rate}/s: none of {len(sent)} learns reached the sink within 30 s")
             row = {"rate": rate, "learns": len(sent), "advertised": len(ms),
                    "p50-ms": b.percentile(ms, 50), "p90-ms": b.percentile(ms, 90),
                    "p99-ms": b.percentile(ms, 99), "max-ms": max(ms),

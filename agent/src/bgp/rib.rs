@@ -42,7 +42,7 @@ pub struct OutRoute {
 
 /// An NLRI ordered by its key alone (see [`EvpnRoute::cmp_key`]), so that
 /// the Adj-RIB-Out needs no copy of the key next to each route.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct ByKey(EvpnRoute);
 
 impl ByKey {
