@@ -299,12 +299,12 @@ impl Agent {
             // to a copy of the core, adopted only once the session started.
             let mut next = self.core.clone();
             let outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
-            let table: Vec<_> = next.advertised().cloned().collect();
+            let table: Vec<_> = next.advertised().collect();
             let count = table.len() as u64;
             match (self.speaker.take(), &self.config) {
                 (Some(speaker), Some(old)) => {
                     info!("BGP session settings changed: restarting the session");
-                    let old_table = self.core.advertised().cloned().collect();
+                    let old_table = self.core.advertised().collect();
                     let (speaker, started) = restart_speaker(speaker, old, &new, table, old_table).await?;
                     self.speaker = Some(speaker);
                     started?;

@@ -61,7 +61,7 @@ fn run_scenario(dir: &Path) -> (String, String) {
         let out = core.process(at, input);
         record(index + 1, at, &out);
         // The advertised set always equals what the state calls for.
-        let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r.clone())).collect();
+        let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r)).collect();
         assert_eq!(advertised, core.desired_routes(), "{}: event {}", dir.display(), index + 1);
         assert_eq!(core.advertised_count(), advertised.len(), "{}: event {}", dir.display(), index + 1);
     }

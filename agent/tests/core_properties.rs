@@ -143,7 +143,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(&rib, &core.desired_routes(), "step {}: {:?}", i, step);
-            let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r.clone())).collect();
+            let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r)).collect();
             prop_assert_eq!(&rib, &advertised, "step {}: the core's own table", i);
             prop_assert_eq!(core.advertised_count(), rib.len(), "step {}", i);
             let evpn = core.evpn_vteps();

@@ -92,6 +92,9 @@ impl IpTimes {
                 false
             }
             Err(index) => {
+                // Exactly one more slot: a Vec's first growth makes room
+                // for four, 96 bytes per MAC that almost never has a second IP.
+                self.0.reserve_exact(1);
                 self.0.insert(index, (ip, at));
                 true
             }
@@ -209,6 +212,68 @@ enum Scope {
     Mac(Arc<str>, MacAddr),
 }
 
+/// The RT-2 of one MAC, compact: they share the RD, the label and the
+/// attributes, and differ only in the IP. This is what the core keeps per
+/// advertised MAC; 80 bytes per route as `OutRoute`s was a quarter of the
+/// agent's memory per learned MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MacRoutes {
+    rd: RouteDistinguisher,
+    label: Label,
+    attributes: Arc<RouteAttributes>,
+    /// The MAC+IP routes next to the MAC-only one (none without
+    /// `include-ip`, so no allocation then).
+    ips: Box<[IpAddr]>,
+}
+
+impl MacRoutes {
+    /// The routes themselves: the MAC-only one first, then one per IP.
+    fn routes(&self, mac: MacAddr) -> impl Iterator<Item = OutRoute> + '_ {
+        let ips = std::iter::once(None).chain(self.ips.iter().copied().map(Some));
+        ips.map(move |ip| OutRoute {
+            route: EvpnRoute::MacIp(MacIp {
+                rd: self.rd,
+                esi: Esi::ZERO,
+                ethernet_tag: 0,
+                mac,
+                ip,
+                label1: self.label,
+                label2: None,
+            }),
+            attributes: self.attributes.clone(),
+        })
+    }
+}
+
+/// What the core told the speaker to advertise, by the scope that called
+/// for it. MACs are kept per mac-vrf by MAC address: a `Scope` key per MAC
+/// cost 24 bytes and its share of half-full B-tree nodes.
+#[derive(Clone, Debug, Default)]
+struct Advertised {
+    rt3: BTreeMap<(Arc<str>, Ipv4Addr), OutRoute>,
+    macs: BTreeMap<Arc<str>, BTreeMap<MacAddr, MacRoutes>>,
+    /// How many routes all of the above stand for.
+    count: usize,
+}
+
+impl Advertised {
+    /// Every scope that has routes.
+    fn scopes(&self) -> impl Iterator<Item = Scope> + '_ {
+        let rt3 = self.rt3.keys().map(|(name, vtep)| Scope::Rt3(name.clone(), *vtep));
+        let macs = self
+            .macs
+            .iter()
+            .flat_map(|(name, macs)| macs.keys().map(move |mac| Scope::Mac(name.clone(), *mac)));
+        rt3.chain(macs)
+    }
+
+    /// Every route.
+    fn routes(&self) -> impl Iterator<Item = OutRoute> + '_ {
+        let macs = self.macs.values().flat_map(|macs| macs.iter().flat_map(|(mac, r)| r.routes(*mac)));
+        self.rt3.values().cloned().chain(macs)
+    }
+}
+
 /// The proxy core. Clone lets a configuration change be tried on a copy
 /// and adopted only once everything it needs (a new BGP session) is up.
 #[derive(Clone, Debug, Default)]
@@ -218,12 +283,9 @@ pub struct Core {
     vrfs: BTreeMap<String, VrfState>,
     evpn_vteps: BTreeMap<IpAddr, EvpnVtep>,
     received: HashMap<String, ReceivedRoute>,
-    /// What we told the speaker to advertise, by the scope that called for
-    /// it: one to a few routes per scope, so a boxed slice. Keyed by scope
-    /// alone: a map by route key next to it held every key twice more.
-    advertised: BTreeMap<Scope, Box<[OutRoute]>>,
-    /// How many routes `advertised` holds.
-    advertised_count: usize,
+    /// What we told the speaker to advertise. Keyed by scope alone: a map
+    /// by route key next to it held every key twice more.
+    advertised: Advertised,
     /// One shared copy of each attribute set in use: a million MACs behind
     /// ten VTEPs share ten sets instead of carrying a million. Pruned on
     /// ticks of what nobody holds any more.
@@ -268,15 +330,16 @@ impl Core {
         all
     }
 
-    /// What is advertised now, in no particular order.
-    pub fn advertised(&self) -> impl Iterator<Item = &OutRoute> {
-        self.advertised.values().flat_map(|routes| routes.iter())
+    /// What is advertised now, in no particular order. Built on the way
+    /// from the compact table, so owned.
+    pub fn advertised(&self) -> impl Iterator<Item = OutRoute> + '_ {
+        self.advertised.routes()
     }
 
     /// How many routes are advertised now.
     #[must_use]
     pub fn advertised_count(&self) -> usize {
-        self.advertised_count
+        self.advertised.count
     }
 
     /// The native EVPN VTEPs known now.
@@ -344,7 +407,7 @@ impl Core {
         serde_json::json!({
             "mac-vrfs": mac_vrfs,
             "evpn-vteps": self.evpn_vteps.iter().map(|(ip, v)| (ip.to_string(), serde_json::to_value(v).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
-            "advertised-routes": self.advertised_count,
+            "advertised-routes": self.advertised.count,
             "bgp-session": if self.session_up { "up" } else { "down" },
             "counters": self.counters,
         })
@@ -818,40 +881,34 @@ impl Core {
                 vec![OutRoute { route, attributes: Arc::new(rt3_attributes(config, mac_vrf, *vtep)) }]
             }
             Scope::Mac(name, mac) => {
-                let Some(entry) = self.vrfs.get(&**name).and_then(|v| v.macs.get(mac)) else {
-                    return Vec::new();
-                };
-                if entry.status != Status::Active {
-                    return Vec::new();
-                }
-                let Some((config, mac_vrf)) = self.speaks_for(name, entry.vtep) else { return Vec::new() };
-                let mobility = match entry.source {
-                    Source::Static => Some((0, true)),
-                    Source::Learned if entry.sequence > 0 => Some((entry.sequence, false)),
-                    Source::Learned => None,
-                };
-                let attributes = Self::attributes(config, mac_vrf, entry.vtep, mobility);
-                let label = Label::new(mac_vrf.vni).unwrap_or_default();
-                let rd = RouteDistinguisher::Ipv4 { addr: entry.vtep, number: mac_vrf.evi };
-                let make = |ip| OutRoute {
-                    route: EvpnRoute::MacIp(MacIp {
-                        rd,
-                        esi: Esi::ZERO,
-                        ethernet_tag: 0,
-                        mac: *mac,
-                        ip,
-                        label1: label,
-                        label2: None,
-                    }),
-                    attributes: attributes.clone(),
-                };
-                let mut routes = vec![make(None)];
-                if entry.source == Source::Learned && config.include_ip {
-                    routes.extend(entry.ips.keys().map(|ip| make(Some(*ip))));
-                }
-                routes
+                self.derive_mac(name, *mac).map(|r| r.routes(*mac).collect()).unwrap_or_default()
             }
         }
+    }
+
+    /// The RT-2 one MAC calls for, if any.
+    fn derive_mac(&self, name: &str, mac: MacAddr) -> Option<MacRoutes> {
+        let entry = self.vrfs.get(name)?.macs.get(&mac)?;
+        if entry.status != Status::Active {
+            return None;
+        }
+        let (config, mac_vrf) = self.speaks_for(name, entry.vtep)?;
+        let mobility = match entry.source {
+            Source::Static => Some((0, true)),
+            Source::Learned if entry.sequence > 0 => Some((entry.sequence, false)),
+            Source::Learned => None,
+        };
+        let ips = if entry.source == Source::Learned && config.include_ip {
+            entry.ips.keys().copied().collect()
+        } else {
+            Box::default()
+        };
+        Some(MacRoutes {
+            rd: RouteDistinguisher::Ipv4 { addr: entry.vtep, number: mac_vrf.evi },
+            label: Label::new(mac_vrf.vni).unwrap_or_default(),
+            attributes: Self::attributes(config, mac_vrf, entry.vtep, mobility),
+            ips,
+        })
     }
 
     fn attributes(
@@ -885,28 +942,51 @@ impl Core {
         let dirty = std::mem::take(&mut self.dirty);
         let scopes: Vec<Scope> = if dirty.contains(&Scope::Everything) {
             let mut all: BTreeSet<Scope> = self.all_scopes().into_iter().collect();
-            all.extend(self.advertised.keys().cloned());
+            all.extend(self.advertised.scopes());
             all.into_iter().collect()
         } else {
             dirty.into_iter().collect()
         };
         let mut announce = Vec::new();
         for scope in scopes {
-            let mut routes = self.derive(&scope);
-            for route in &mut routes {
-                route.attributes = self.intern(&route.attributes);
-            }
-            let old = self.advertised.remove(&scope).unwrap_or_default();
+            let (old, routes): (Vec<OutRoute>, Vec<OutRoute>) = match scope {
+                Scope::Everything => continue,
+                Scope::Rt3(name, vtep) => {
+                    let mut routes = self.derive(&Scope::Rt3(name.clone(), vtep));
+                    for route in &mut routes {
+                        route.attributes = self.intern(&route.attributes);
+                    }
+                    let old = self.advertised.rt3.remove(&(name.clone(), vtep));
+                    if let Some(route) = routes.first() {
+                        self.advertised.rt3.insert((name, vtep), route.clone());
+                    }
+                    (old.into_iter().collect(), routes)
+                }
+                Scope::Mac(name, mac) => {
+                    let mut wanted = self.derive_mac(&name, mac);
+                    if let Some(wanted) = &mut wanted {
+                        wanted.attributes = self.intern(&wanted.attributes);
+                    }
+                    let old = self.advertised.macs.get_mut(&name).and_then(|macs| macs.remove(&mac));
+                    let expand = |r: &Option<MacRoutes>| r.iter().flat_map(|r| r.routes(mac)).collect();
+                    let pair = if old == wanted { None } else { Some((expand(&old), expand(&wanted))) };
+                    if let Some(wanted) = wanted {
+                        self.advertised.macs.entry(name).or_default().insert(mac, wanted);
+                    } else if self.advertised.macs.get(&name).is_some_and(BTreeMap::is_empty) {
+                        self.advertised.macs.remove(&name);
+                    }
+                    // Unchanged: nothing to compare.
+                    let Some(pair) = pair else { continue };
+                    pair
+                }
+            };
             // A scope has one to a few routes: comparing lists is cheaper
             // than any index.
             for gone in old.iter().filter(|o| !routes.iter().any(|r| r.route.cmp_key(&o.route).is_eq())) {
                 out.push(Output::Withdraw(gone.route.key()));
             }
             announce.extend(routes.iter().filter(|r| !old.contains(r)).cloned().map(Output::Announce));
-            self.advertised_count = self.advertised_count - old.len() + routes.len();
-            if !routes.is_empty() {
-                self.advertised.insert(scope, routes.into_boxed_slice());
-            }
+            self.advertised.count = self.advertised.count - old.len() + routes.len();
         }
         out.extend(announce);
         let ignore = self.evpn_vteps();

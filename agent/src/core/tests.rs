@@ -84,13 +84,13 @@ fn mobility(route: &crate::bgp::rib::OutRoute) -> Option<(u32, bool)> {
     })
 }
 
-fn mac_routes(core: &Core, mac: MacAddr) -> Vec<&OutRoute> {
+fn mac_routes(core: &Core, mac: MacAddr) -> Vec<OutRoute> {
     core.advertised().filter(|r| matches!(&r.route, EvpnRoute::MacIp(m) if m.mac == mac)).collect()
 }
 
 /// The advertised routes by key.
 fn table(core: &Core) -> BTreeMap<EvpnRouteKey, OutRoute> {
-    core.advertised().map(|r| (r.route.key(), r.clone())).collect()
+    core.advertised().map(|r| (r.route.key(), r)).collect()
 }
 
 fn notices(out: &[Output]) -> Vec<&Notice> {
@@ -138,7 +138,7 @@ fn static_macs_are_sticky_mac_only_routes() {
     let EvpnRoute::MacIp(route) = &routes[0].route else { unreachable!() };
     assert_eq!(route.ip, None);
     assert_eq!(route.label1.value(), 10100);
-    assert_eq!(mobility(routes[0]), Some((0, true)));
+    assert_eq!(mobility(&routes[0]), Some((0, true)));
 }
 
 #[test]
@@ -405,4 +405,15 @@ fn a_session_down_forgets_received_routes_and_we_reclaim_what_they_had_won() {
     assert_eq!(mobility(announced(&out)[0]), Some((4, false)), "reclaimed above the sequence it lost to");
     assert_eq!(core.state()["bgp-session"], "down");
     assert_eq!(core.state()["evpn-vteps"]["192.0.2.100"]["routes"], 0, "remembered for the grace period");
+}
+
+#[test]
+fn a_first_ip_takes_one_slot_not_four() {
+    // A Vec's first growth makes room for four; at a million MACs with one
+    // IP each that was 96 MB of empty slots.
+    let mut ips = super::IpTimes::default();
+    assert!(ips.insert(IpAddr::from([10, 0, 0, 1]), 1));
+    assert_eq!(ips.0.capacity(), 1);
+    assert!(ips.insert(IpAddr::from([10, 0, 0, 2]), 2));
+    assert_eq!(ips.keys().count(), 2);
 }
