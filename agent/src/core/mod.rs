@@ -77,11 +77,13 @@ pub enum Status {
     },
 }
 
-/// A MAC's IPs, each with when it was last seen. Usually one IP, so a
-/// sorted Vec: a `BTreeMap` allocates a whole node (about 300 bytes) for
-/// its first entry, which was a fifth of the agent's memory per learned MAC.
+/// A MAC's IPs, each with when it was last seen, sorted by IP. Usually
+/// one IP, so an exact-size slice: a `BTreeMap` allocates a whole node
+/// (about 300 bytes) for its first entry, and a Vec's first growth makes
+/// room for four. A new IP costs a reallocation, which is rare next to
+/// the refreshes of a known one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IpTimes(Vec<(IpAddr, Millis)>);
+pub struct IpTimes(Box<[(IpAddr, Millis)]>);
 
 impl IpTimes {
     /// Records that `ip` was seen at `at`; true if it is a new IP.
@@ -92,10 +94,11 @@ impl IpTimes {
                 false
             }
             Err(index) => {
-                // Exactly one more slot: a Vec's first growth makes room
-                // for four, 96 bytes per MAC that almost never has a second IP.
-                self.0.reserve_exact(1);
-                self.0.insert(index, (ip, at));
+                let mut ips = Vec::with_capacity(self.0.len() + 1);
+                ips.extend_from_slice(&self.0[..index]);
+                ips.push((ip, at));
+                ips.extend_from_slice(&self.0[index..]);
+                self.0 = ips.into_boxed_slice();
                 true
             }
         }
@@ -103,7 +106,7 @@ impl IpTimes {
 
     /// Forgets every IP.
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.0 = Box::default();
     }
 
     /// How many IPs.
@@ -120,7 +123,9 @@ impl IpTimes {
 
     /// Keeps the IPs for which `keep(ip, last_seen)` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&IpAddr, &mut Millis) -> bool) {
-        self.0.retain_mut(|(ip, at)| keep(ip, at));
+        let mut ips = std::mem::take(&mut self.0).into_vec();
+        ips.retain_mut(|(ip, at)| keep(ip, at));
+        self.0 = ips.into_boxed_slice();
     }
 
     /// The IPs, in order.
@@ -155,10 +160,34 @@ pub struct MacEntry {
     /// Advertised or not, and why.
     #[serde(flatten)]
     pub status: Status,
-    /// Recent moves, for duplicate detection (a Vec: a few entries, and
-    /// 8 bytes less per MAC than a `VecDeque`).
+    /// Recent moves, for duplicate detection.
     #[serde(skip)]
-    moves: Vec<Millis>,
+    moves: Moves,
+}
+
+/// When a MAC moved lately. Most MACs never move: nothing is allocated
+/// until the first move, and the entry holds one pointer (8 bytes) where a
+/// Vec took 24.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Moves(Option<Box<MoveLog>>);
+
+/// The times of a MAC's recent moves, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct MoveLog(Vec<Millis>);
+
+impl Moves {
+    /// Records a move at `now`, forgets those older than `window`, and
+    /// returns how many are left.
+    fn record(&mut self, now: Millis, window: Millis) -> usize {
+        let log = &mut self.0.get_or_insert_with(Box::default).0;
+        log.push(now);
+        log.retain(|t| now.saturating_sub(*t) <= window);
+        log.len()
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -580,12 +609,9 @@ impl Core {
         }
         entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
         entry.status = Status::Active;
-        entry.moves.push(now);
-        let window = duplicate.window_secs * 1000;
-        entry.moves.retain(|t| now.saturating_sub(*t) <= window);
+        let recent_moves = entry.moves.record(now, duplicate.window_secs * 1000);
         let mac = learned.mac.to_string();
-        if duplicate.moves > 0 && entry.moves.len() >= usize::try_from(duplicate.moves).unwrap_or(usize::MAX)
-        {
+        if duplicate.moves > 0 && recent_moves >= usize::try_from(duplicate.moves).unwrap_or(usize::MAX) {
             let until_ms = now + duplicate.hold_secs * 1000;
             entry.status = Status::Frozen { until_ms };
             self.notices.push(Notice::DuplicateFrozen { mac_vrf: name.clone(), mac, until_ms });
@@ -1009,7 +1035,7 @@ impl MacEntry {
             sequence: 0,
             best_remote_sequence: 0,
             status: Status::Active,
-            moves: Vec::new(),
+            moves: Moves::default(),
         }
     }
 }
