@@ -639,7 +639,7 @@ impl Driver {
                     extended_message: negotiated.extended_message,
                 };
                 self.fsm.clear_restarting();
-                self.rib_out.mark_all_dirty(true);
+                self.rib_out.send_all(true);
                 self.end_of_rib_sent = false;
                 let _ = self
                     .events
@@ -649,6 +649,7 @@ impl Driver {
             Output::Down(reason) => {
                 let reason = describe(&reason);
                 warn!(%reason, "session down");
+                self.rib_out.session_down();
                 for change in self.rib_in.clear() {
                     self.report(change).await;
                 }
@@ -657,7 +658,7 @@ impl Driver {
             Output::Update(update) => self.received_update(&update).await,
             Output::RouteRefresh => {
                 info!("route refresh: sending the table again");
-                self.rib_out.mark_all_dirty(false);
+                self.rib_out.send_all(false);
             }
         }
     }
