@@ -7,8 +7,12 @@
 //! kind of learns (MAC `02:00:00:xx:xx:xx` with IP `10.x.x.x`, one static
 //! VTEP, `include-ip` on: two RT-2 per MAC) straight into `Core::process`,
 //! then copies the core's advertised table into an `AdjRibOut` and encodes
-//! it in batches the way the speaker does with a session up, and reads this process's RSS (/proc/self/statm) after each
-//! step. RSS, not live heap: the allocator's slack is part of the cost.
+//! it in slices as the speaker does with a session up. It reads this
+//! process's RSS (`/proc/self/statm`) after each step: RSS, not live heap,
+//! because the allocator's slack is part of the cost. Last, the session
+//! comes up again and the whole table goes out once more: the peak RSS on
+//! top of the table (`VmHWM`, reset through `/proc/self/clear_refs`) is that
+//! step's transient cost.
 //!
 //! usage: route-memory [MACS]   (default 1000000; prints one JSON line)
 #![forbid(unsafe_code)]
@@ -42,6 +46,15 @@ fn rss_bytes() -> anyhow::Result<u64> {
         .context("RSS field of /proc/self/statm")?;
     // The page size of every Linux target we ship for.
     Ok(pages * 4096)
+}
+
+/// The peak RSS since the last reset (`VmHWM`).
+fn peak_rss_bytes() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    let kib: u64 =
+        line.split_whitespace().nth(1).context("VmHWM without a value")?.parse().context("VmHWM value")?;
+    Ok(kib * 1024)
 }
 
 fn config() -> anyhow::Result<Config> {
@@ -92,6 +105,7 @@ fn main() -> anyhow::Result<()> {
 
     // As the speaker does with a session up: set a batch, send it.
     let mut rib = AdjRibOut::default();
+    rib.send_all(true);
     let mut table = core.advertised().peekable();
     while table.peek().is_some() {
         for route in table.by_ref().take(BATCH as usize) {
@@ -103,6 +117,16 @@ fn main() -> anyhow::Result<()> {
     if rib.len() != routes {
         bail!("the Adj-RIB-Out holds {} routes, the core {routes}", rib.len());
     }
+
+    // The session comes up again: the whole table goes out once more.
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+    let before_resend = rss_bytes()?;
+    rib.send_all(true);
+    let mut updates = 0;
+    while rib.has_pending() {
+        updates += rib.flush(BATCH as usize, EncodeCx::default()).context("encoding the table")?.len();
+    }
+    let resend_peak = peak_rss_bytes()?.saturating_sub(before_resend);
 
     #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
     let per_mac = |bytes: u64| bytes as f64 / f64::from(macs);
@@ -117,6 +141,8 @@ fn main() -> anyhow::Result<()> {
             "core_bytes_per_mac": per_mac(core_bytes),
             "adj_rib_out_bytes_per_mac": per_mac(rib_bytes),
             "total_bytes_per_mac": per_mac(core_bytes + rib_bytes),
+            "resend_updates": updates,
+            "resend_peak_extra_bytes": resend_peak,
         })
     );
     Ok(())
