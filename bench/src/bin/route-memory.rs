@@ -14,16 +14,21 @@
 //! top of the table (`VmHWM`, reset through `/proc/self/clear_refs`) is that
 //! step's transient cost.
 //!
-//! usage: route-memory [MACS]   (default 1000000; prints one JSON line)
+//! The MACs arrive in order (`sequential`, as `bench/learning.py` sends
+//! them), which leaves B-tree nodes about half full, or scattered
+//! (`random`), as real hosts' MACs are.
+//!
+//! usage: route-memory [MACS] [sequential|random]   (default 1000000
+//! sequential; prints one JSON line)
 #![forbid(unsafe_code)]
 #![allow(unused_crate_dependencies, reason = "the package's other targets use the rest")]
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use anyhow::{Context, bail};
-use bgp_wire::{EncodeCx, MacAddr};
+use bgp_wire::{EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, RouteDistinguisher};
 use static_vxlan_agent::{
-    bgp::rib::AdjRibOut,
+    bgp::rib::{AdjRibOut, OutRoute},
     config::model::Config,
     core::{
         Core,
@@ -32,8 +37,7 @@ use static_vxlan_agent::{
 };
 
 const VTEP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-/// Learns per `process` call group before the outputs are dropped, so
-/// that the outputs never pile up into a transient peak of their own.
+/// Routes per slice when the Adj-RIB-Out is filled and sent.
 const BATCH: u32 = 10_000;
 
 fn rss_bytes() -> anyhow::Result<u64> {
@@ -46,6 +50,15 @@ fn rss_bytes() -> anyhow::Result<u64> {
         .context("RSS field of /proc/self/statm")?;
     // The page size of every Linux target we ship for.
     Ok(pages * 4096)
+}
+
+/// The `n`th learned host: its MAC and IP. Random order: multiplying by
+/// an odd number is a bijection on 24 bits, so the hosts stay distinct but
+/// arrive scattered.
+fn host(n: u32, random: bool) -> (MacAddr, IpAddr) {
+    let host = if random { n.wrapping_mul(0x9E37_79B1) & 0x00FF_FFFF } else { n };
+    let [_, b, c, d] = host.to_be_bytes();
+    (MacAddr([0x02, 0, 0, b, c, d]), IpAddr::from([10, b, c, d]))
 }
 
 /// The peak RSS since the last reset (`VmHWM`).
@@ -70,30 +83,28 @@ fn config() -> anyhow::Result<Config> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let macs: u32 = match std::env::args().nth(1) {
-        Some(n) => n.parse().context("MACS must be a number")?,
+    const USAGE: &str = "usage: route-memory [MACS] [sequential|random]  (0 < MACS <= 2^24)";
+    let mut args = std::env::args().skip(1);
+    let macs: u32 = match args.next() {
+        Some(n) => n.parse().context(USAGE)?,
         None => 1_000_000,
     };
-    if macs == 0 {
-        bail!("usage: route-memory [MACS]  (MACS > 0)");
+    let random = match args.next().as_deref() {
+        None | Some("sequential") => false,
+        Some("random") => true,
+        Some(_) => bail!(USAGE),
+    };
+    if macs == 0 || macs > 1 << 24 {
+        bail!(USAGE);
     }
     let mut core = Core::new();
     drop(core.process(0, Input::Config(Box::new(config()?))));
     let start = rss_bytes()?;
 
-    let mut now = 0;
-    for first in (0..macs).step_by(BATCH as usize) {
-        for n in first..macs.min(first.saturating_add(BATCH)) {
-            let [_, b, c, d] = n.to_be_bytes();
-            let learned = Learned {
-                vni: 100,
-                vtep: VTEP.into(),
-                mac: MacAddr([0x02, 0, 0, b, c, d]),
-                ip: Some(IpAddr::from([10, b, c, d])),
-            };
-            now += 1;
-            drop(core.process(now, Input::Learned(learned)));
-        }
+    for n in 0..macs {
+        let (mac, ip) = host(n, random);
+        let learned = Learned { vni: 100, vtep: VTEP.into(), mac, ip: Some(ip) };
+        drop(core.process(u64::from(n) + 1, Input::Learned(learned)));
     }
     let after_core = rss_bytes()?;
     let routes = core.advertised_count();
@@ -103,19 +114,42 @@ fn main() -> anyhow::Result<()> {
         bail!("the core advertises {routes} routes for {macs} MACs, expected {expected}");
     }
 
-    // As the speaker does with a session up: set a batch, send it.
+    // The speaker gets the routes in the order the MACs were learned (the
+    // core's table iterates in key order, which would fill the B-tree
+    // differently): the same routes, built here, with the core's shared
+    // attributes. As with a session up: set a slice, send it.
+    let rt3: Vec<OutRoute> = core.advertised().filter(|r| !matches!(r.route, EvpnRoute::MacIp(_))).collect();
+    let attributes = core
+        .advertised()
+        .find(|r| matches!(r.route, EvpnRoute::MacIp(_)))
+        .map(|r| r.attributes)
+        .context("no RT-2 in the core's table")?;
+    let label = Label::new(100).context("label")?;
     let mut rib = AdjRibOut::default();
     rib.send_all(true);
-    let mut table = core.advertised().peekable();
-    while table.peek().is_some() {
-        for route in table.by_ref().take(BATCH as usize) {
-            rib.set(route);
+    for route in rt3 {
+        rib.set(route);
+    }
+    for n in 0..macs {
+        let (mac, ip) = host(n, random);
+        for ip in [None, Some(ip)] {
+            let rd = RouteDistinguisher::Ipv4 { addr: VTEP, number: 100 };
+            let esi = Esi::ZERO;
+            let route =
+                EvpnRoute::MacIp(MacIp { rd, esi, ethernet_tag: 0, mac, ip, label1: label, label2: None });
+            rib.set(OutRoute { route, attributes: attributes.clone() });
         }
+        if n % BATCH == BATCH - 1 {
+            drop(rib.flush(BATCH as usize, EncodeCx::default()).context("encoding the table")?);
+        }
+    }
+    while rib.has_pending() {
         drop(rib.flush(BATCH as usize, EncodeCx::default()).context("encoding the table")?);
     }
     let after_rib = rss_bytes()?;
-    if rib.len() != routes {
-        bail!("the Adj-RIB-Out holds {} routes, the core {routes}", rib.len());
+    // Exactly the core's table: setting any of its routes changes nothing.
+    if rib.len() != routes || core.advertised().any(|route| rib.set(route)) {
+        bail!("the Adj-RIB-Out ({} routes) differs from the core's table ({routes})", rib.len());
     }
 
     // The session comes up again: the whole table goes out once more.
@@ -136,6 +170,7 @@ fn main() -> anyhow::Result<()> {
         "{}",
         serde_json::json!({
             "macs": macs,
+            "order": if random { "random" } else { "sequential" },
             "routes": routes,
             "rss_start_bytes": start,
             "core_bytes_per_mac": per_mac(core_bytes),
