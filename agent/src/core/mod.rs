@@ -77,28 +77,71 @@ pub enum Status {
     },
 }
 
-/// A MAC's IPs, each with when it was last seen, sorted by IP. Usually
-/// one IP, so an exact-size slice: a `BTreeMap` allocates a whole node
-/// (about 300 bytes) for its first entry, and a Vec's first growth makes
-/// room for four. A new IP costs a reallocation, which is rare next to
-/// the refreshes of a known one.
+/// A short list that is almost always one item: that item inline, with
+/// no allocation (a boxed slice of one costs a 32- or 48-byte heap chunk
+/// per MAC), and only longer lists on the heap.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct IpTimes(Box<[(IpAddr, Millis)]>);
+enum Few<T> {
+    #[default]
+    Empty,
+    One(T),
+    Many(Box<[T]>),
+}
+
+impl<T: Copy> Few<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Self::Empty => &[],
+            Self::One(item) => std::slice::from_ref(item),
+            Self::Many(items) => items,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Self::Empty => &mut [],
+            Self::One(item) => std::slice::from_mut(item),
+            Self::Many(items) => items,
+        }
+    }
+
+    fn from_vec(items: Vec<T>) -> Self {
+        match *items.as_slice() {
+            [] => Self::Empty,
+            [item] => Self::One(item),
+            _ => Self::Many(items.into_boxed_slice()),
+        }
+    }
+}
+
+impl<T: Copy> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else { return Self::Empty };
+        let Some(second) = items.next() else { return Self::One(first) };
+        Self::from_vec([first, second].into_iter().chain(items).collect())
+    }
+}
+
+/// A MAC's IPs, each with when it was last seen, sorted by IP. Usually one
+/// IP, kept inline: a `BTreeMap` allocates a whole node (about 300 bytes)
+/// for its first entry, and a Vec's first growth makes room for four. A new
+/// IP rebuilds the list, which is rare next to refreshes of a known one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpTimes(Few<(IpAddr, Millis)>);
 
 impl IpTimes {
     /// Records that `ip` was seen at `at`; true if it is a new IP.
     pub fn insert(&mut self, ip: IpAddr, at: Millis) -> bool {
-        match self.0.binary_search_by(|(known, _)| known.cmp(&ip)) {
+        match self.0.as_slice().binary_search_by(|(known, _)| known.cmp(&ip)) {
             Ok(index) => {
-                self.0[index].1 = at;
+                self.0.as_mut_slice()[index].1 = at;
                 false
             }
             Err(index) => {
-                let mut ips = Vec::with_capacity(self.0.len() + 1);
-                ips.extend_from_slice(&self.0[..index]);
-                ips.push((ip, at));
-                ips.extend_from_slice(&self.0[index..]);
-                self.0 = ips.into_boxed_slice();
+                let mut ips = self.0.as_slice().to_vec();
+                ips.insert(index, (ip, at));
+                self.0 = Few::from_vec(ips);
                 true
             }
         }
@@ -106,38 +149,38 @@ impl IpTimes {
 
     /// Forgets every IP.
     pub fn clear(&mut self) {
-        self.0 = Box::default();
+        self.0 = Few::Empty;
     }
 
     /// How many IPs.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_slice().len()
     }
 
     /// No IP at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.as_slice().is_empty()
     }
 
     /// Keeps the IPs for which `keep(ip, last_seen)` is true.
     pub fn retain(&mut self, mut keep: impl FnMut(&IpAddr, &mut Millis) -> bool) {
-        let mut ips = std::mem::take(&mut self.0).into_vec();
+        let mut ips = self.0.as_slice().to_vec();
         ips.retain_mut(|(ip, at)| keep(ip, at));
-        self.0 = ips.into_boxed_slice();
+        self.0 = Few::from_vec(ips);
     }
 
     /// The IPs, in order.
     pub fn keys(&self) -> impl Iterator<Item = &IpAddr> {
-        self.0.iter().map(|(ip, _)| ip)
+        self.0.as_slice().iter().map(|(ip, _)| ip)
     }
 }
 
 impl Serialize for IpTimes {
     /// As a map from IP to last seen, as before this type existed.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(self.0.iter().map(|(ip, at)| (ip, at)))
+        serializer.collect_map(self.0.as_slice().iter().map(|(ip, at)| (ip, at)))
     }
 }
 
@@ -251,14 +294,14 @@ struct MacRoutes {
     label: Label,
     attributes: Arc<RouteAttributes>,
     /// The MAC+IP routes next to the MAC-only one (none without
-    /// `include-ip`, so no allocation then).
-    ips: Box<[IpAddr]>,
+    /// `include-ip`).
+    ips: Few<IpAddr>,
 }
 
 impl MacRoutes {
     /// The routes themselves: the MAC-only one first, then one per IP.
     fn routes(&self, mac: MacAddr) -> impl Iterator<Item = OutRoute> + '_ {
-        let ips = std::iter::once(None).chain(self.ips.iter().copied().map(Some));
+        let ips = std::iter::once(None).chain(self.ips.as_slice().iter().copied().map(Some));
         ips.map(move |ip| OutRoute {
             route: EvpnRoute::MacIp(MacIp {
                 rd: self.rd,
@@ -927,7 +970,7 @@ impl Core {
         let ips = if entry.source == Source::Learned && config.include_ip {
             entry.ips.keys().copied().collect()
         } else {
-            Box::default()
+            Few::Empty
         };
         Some(MacRoutes {
             rd: RouteDistinguisher::Ipv4 { addr: entry.vtep, number: mac_vrf.evi },
