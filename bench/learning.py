@@ -16,7 +16,9 @@ latency: 10,000 learns at each of three paced rates, one agent; the
 memory: a fresh agent; learned MACs are added in steps up to 1M and, at each
   step, once the sink holds every route and the agent is idle for 3 s, its
   RSS is read. Frames lost on the way (a full ring buffer under the send
-  rate) are sent again, so each step ends with exactly that many MACs.
+  rate) are sent again, so each step ends with exactly that many MACs. Run
+  twice: MACs in order (the worst case for the agent's B-trees, whose nodes
+  end up half full) and scattered (MEMORY_ORDERS="sequential,random").
 
 usage: sudo bench/run.sh learning [latency|memory|all]
 Writes bench/results/learning.json, docs/img/learning-latency.png and
@@ -38,6 +40,9 @@ LATENCY_LEARNS = 10_000
 LATENCY_RATES = [int(r) for r in os.environ.get("LATENCY_RATES", "200,2000,10000").split(",")]
 MEMORY_STEPS = [int(n) for n in os.environ.get("MEMORY_STEPS", "0,10000,100000,1000000").split(",")]
 MEMORY_SEND_RATE = int(os.environ.get("MEMORY_SEND_RATE", "50000"))
+MEMORY_ORDERS = os.environ.get("MEMORY_ORDERS", "sequential,random").split(",")
+# snoop-bench's --order random numbers this many bindings (host_of there).
+RANDOM_ORDER_HOSTS = 1 << 22
 SNOOP_BENCH = os.path.join(b.BENCH_BIN_DIR, "snoop-bench")
 SINK = os.path.join(b.BENCH_BIN_DIR, "bgp-sink")
 
@@ -101,16 +106,24 @@ def start(cleanup, rx, tag):
     return agent, RouteLog(log)
 
 
-def send(tx, first, count, rate, stamps=None):
+def send(tx, first, count, rate, stamps=None, order="sequential"):
     cmd = [SNOOP_BENCH, "send", "--tx-ns", tx, "--src", TX_ADDR, "--dst", RX_ADDR,
-           "--frames", str(count), "--rate", str(rate), "--first", str(first)]
+           "--frames", str(count), "--rate", str(rate), "--first", str(first), "--order", order]
     if stamps:
         cmd += ["--stamps", stamps]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=3600)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def mac_of(n):
+def host_of(n, order):
+    """The host binding n stands for: snoop-bench's host_of."""
+    if order == "random":
+        return (n * 0x9E3779B1) & (RANDOM_ORDER_HOSTS - 1)
+    return n
+
+
+def mac_of(n, order="sequential"):
+    n = host_of(n, order)
     return "02:5b:" + ":".join(f"{(n >> s) & 0xff:02x}" for s in (24, 16, 8, 0))
 
 
@@ -158,7 +171,11 @@ def latency(tx, rx):
     return rows
 
 
-def memory(tx, rx):
+def memory(tx, rx, order):
+    if order not in ("sequential", "random"):
+        raise ValueError(f"MEMORY_ORDERS: {order!r} is neither sequential nor random")
+    if order == "random" and max(MEMORY_STEPS) > RANDOM_ORDER_HOSTS:
+        raise ValueError(f"random order numbers at most {RANDOM_ORDER_HOSTS} MACs")
     rows = []
     with b.Cleanup() as cleanup:
         agent, routes = start(cleanup, rx, "mem")
@@ -168,7 +185,7 @@ def memory(tx, rx):
             t = time.monotonic()
             start_at = have
             while have < target:
-                send(tx, have, target - have, MEMORY_SEND_RATE)
+                send(tx, have, target - have, MEMORY_SEND_RATE, order=order)
                 # Until the sink has them all, or nothing more comes.
                 last = -1
                 for _ in range(60):
@@ -177,16 +194,16 @@ def memory(tx, rx):
                         break
                     last = count
                     time.sleep(1)
-                hole = next((n for n in range(start_at, target) if mac_of(n) not in routes.first), None)
+                hole = next((n for n in range(start_at, target) if mac_of(n, order) not in routes.first), None)
                 if hole is None:
                     have = target
                 else:
-                    b.say(f"  {target - hole} MACs from {mac_of(hole)} on not learned yet: sending again")
+                    b.say(f"  {target - hole} MACs from {mac_of(hole, order)} on not learned yet: sending again")
                     have = hole
             time.sleep(3)
             rss = agent.rss()
             rows.append({"learned": target, "rss-bytes": rss, "seconds": time.monotonic() - t})
-            b.say(f"{target:>9} learned MACs: agent RSS {rss / 2**20:.1f} MiB")
+            b.say(f"{target:>9} learned MACs ({order}): agent RSS {rss / 2**20:.1f} MiB")
     base = rows[0]["rss-bytes"]
     for row in rows[1:]:
         row["bytes-per-mac"] = (row["rss-bytes"] - base) / row["learned"]
@@ -223,13 +240,16 @@ def main():
                    [(p, [r["rate"] for r in rows], [r[f"{p}-ms"] for r in rows])
                     for p in ("p50", "p99", "max")], logx=True)
         if what in ("memory", "all"):
-            results["memory"] = memory(tx, rx)
-            rows = results["memory"]
+            for order in MEMORY_ORDERS:
+                # "memory" stays the in-order run, as before this option.
+                results["memory" if order == "sequential" else f"memory-{order}"] = memory(tx, rx, order)
+            series = [(f"agent RSS, MACs {label}", [max(r["learned"], 1) for r in rows],
+                       [r["rss-bytes"] / 2**20 for r in rows])
+                      for label, rows in (("in order", results.get("memory")),
+                                          ("scattered", results.get("memory-random"))) if rows]
             b.plot(os.path.join(b.REPO, "docs", "img", "learning-memory.png"),
                    "Agent RSS by learned MACs (each with one IP: 2 RT-2)",
-                   "learned MACs", "RSS (MiB)",
-                   [("agent RSS", [max(r["learned"], 1) for r in rows],
-                     [r["rss-bytes"] / 2**20 for r in rows])], logx=True)
+                   "learned MACs", "RSS (MiB)", series, logx=True)
     b.save("learning", results)
 
 

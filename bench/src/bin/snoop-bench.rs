@@ -60,7 +60,8 @@ fn usage() -> &'static str {
      --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible)\n  \
      snoop-bench overhead --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
      --receiver none|tc|socket --rate R --seconds S\n  \
-     snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE]"
+     snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE] \
+     [--order sequential|random]"
 }
 
 #[derive(Default)]
@@ -78,6 +79,8 @@ struct Args {
     first: u32,
     vni: u32,
     stamps: Option<PathBuf>,
+    /// Scatter the bindings' MACs (see [`host_of`]).
+    random_order: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -101,6 +104,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--first" => args.first = value.parse().context("--first")?,
             "--vni" => args.vni = value.parse().context("--vni")?,
             "--stamps" => args.stamps = Some(value.into()),
+            "--order" => {
+                args.random_order = match value.as_str() {
+                    "sequential" => false,
+                    "random" => true,
+                    _ => bail!("--order is sequential or random\n{}", usage()),
+                };
+            }
             _ => bail!("unknown argument {flag}\n{}", usage()),
         }
     }
@@ -135,11 +145,23 @@ fn numbered_ip(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x0a40_0000 + (n / 250) * 256 + n % 250 + 1)
 }
 
+/// Bindings that `--order random` can number: 2^22.
+const RANDOM_ORDER_HOSTS: u32 = 1 << 22;
+
+/// The host that binding `n` stands for. In random order, multiplying by an
+/// odd number is a bijection on 22 bits: distinct bindings stay distinct
+/// hosts, but their MACs arrive scattered, as real hosts' do, instead of in
+/// order (which leaves the agent's B-tree nodes half full).
+/// `bench/learning.py` computes the same (`host_of`).
+fn host_of(n: u32, random_order: bool) -> u32 {
+    if random_order { n.wrapping_mul(0x9E37_79B1) & (RANDOM_ORDER_HOSTS - 1) } else { n }
+}
+
 /// `count` ARP requests, binding `first + i` each (a distinct MAC and IP).
-fn arp_payloads(vni: u32, first: u32, count: u64) -> Vec<Vec<u8>> {
+fn arp_payloads(vni: u32, first: u32, count: u64, random_order: bool) -> Vec<Vec<u8>> {
     (0..count)
         .map(|i| {
-            let n = first.wrapping_add(u32::try_from(i).unwrap_or(u32::MAX));
+            let n = host_of(first.wrapping_add(u32::try_from(i).unwrap_or(u32::MAX)), random_order);
             arp_request(vni, numbered_mac(0x5b, n), numbered_ip(n), Ipv4Addr::new(10, 63, 255, 254))
         })
         .collect()
@@ -392,7 +414,7 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
         bail!("{}", usage());
     }
     let _sink = vxlan_port_sink(&args.rx_ns)?;
-    let payloads = Arc::new(arp_payloads(args.vni, 0, args.frames));
+    let payloads = Arc::new(arp_payloads(args.vni, 0, args.frames, false));
     for &rate in &args.rates {
         let (mut snooper, reader) = match args.receiver.as_str() {
             "tc" | "socket" => {
@@ -536,7 +558,10 @@ fn send_command(args: &Args) -> anyhow::Result<()> {
         bail!("{}", usage());
     }
     enter(Some(&args.tx_ns), 0)?;
-    let payloads = arp_payloads(args.vni, args.first, args.frames);
+    if args.random_order && u64::from(args.first) + args.frames > u64::from(RANDOM_ORDER_HOSTS) {
+        bail!("--order random numbers at most {RANDOM_ORDER_HOSTS} bindings");
+    }
+    let payloads = arp_payloads(args.vni, args.first, args.frames, args.random_order);
     let socket = sender_socket(args.src.context("--src")?, args.dst.context("--dst")?)?;
     let mut stamps = Vec::new();
     // With stamps, one frame per call, so that each stamp is its frame's.
