@@ -5,8 +5,10 @@
 //! For each frame: classify (the shared `arp_snoop_common::classify`), skip
 //! VTEPs in the ignore map, suppress repeats of a binding within the dedup
 //! window, and pass the binding up through the ring buffer. Every outcome
-//! is counted in the per-CPU entry of the interface the frame was on (created
-//! by the loader); the totals are their sum, taken on the host.
+//! is counted in the per-CPU counters of the interface the frame was on (an
+//! array slot by ifindex, zeroed by the loader when it attaches); the totals
+//! are their sum, taken on the host. In TC mode the first 64 bytes, which
+//! settle most frames that are not ours, are read in place.
 //!
 //! Built for `bpfel-unknown-none` by the loader's build script (aya-build,
 //! on the pinned nightly). The `cfg_attr` gates let `cargo build --workspace`
@@ -22,8 +24,8 @@
 mod program {
     use arp_snoop_common::{
         Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, FAST_PATH_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES,
-        InterfaceCounters, LearnEvent, PacketBytes, Settings, WAKEUP_COALESCE_NS, classify_into, direction,
-        surely_not_ours,
+        INTERFACE_SLOTS, InterfaceCounters, LearnEvent, PacketBytes, Settings, WAKEUP_COALESCE_NS,
+        classify_into, direction, surely_not_ours,
     };
     use aya_ebpf::{
         Global,
@@ -35,7 +37,9 @@ mod program {
     };
 
     #[map(name = "IF_COUNTERS")]
-    static IF_COUNTERS: PerCpuHashMap<u32, InterfaceCounters> =
+    static IF_COUNTERS: PerCpuArray<InterfaceCounters> = PerCpuArray::with_max_entries(INTERFACE_SLOTS, 0);
+    #[map(name = "IF_COUNTERS_HIGH")]
+    static IF_COUNTERS_HIGH: PerCpuHashMap<u32, InterfaceCounters> =
         PerCpuHashMap::with_max_entries(INTERFACE_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
@@ -76,7 +80,13 @@ mod program {
         fn of(skb: &SkBuff) -> Self {
             // SAFETY: reading a field of the context the kernel passed in.
             let ifindex = unsafe { (*skb.skb).ifindex };
-            Self(IF_COUNTERS.get_ptr_mut(ifindex))
+            // Interface indexes are small in practice: an array slot, with
+            // the hash only for the rest (see INTERFACE_SLOTS).
+            if ifindex < INTERFACE_SLOTS {
+                Self(IF_COUNTERS.get_ptr_mut(ifindex))
+            } else {
+                Self(IF_COUNTERS_HIGH.get_ptr_mut(ifindex))
+            }
         }
 
         #[inline(always)]
@@ -90,17 +100,40 @@ mod program {
         }
     }
 
+    /// The frame's first bytes, read in place: TC programs may read the
+    /// linear part of the `sk_buff` directly, without a helper call and a
+    /// copy. `None` when the linear part is shorter (the caller then reads
+    /// through `bpf_skb_load_bytes`, which also sees the paged part).
     #[inline(always)]
-    fn handle(skb: &SkBuff, direction: u8) {
+    fn head_in_place(ctx: &TcContext) -> Option<&[u8; FAST_PATH_BYTES]> {
+        let start = ctx.data();
+        if start + FAST_PATH_BYTES > ctx.data_end() {
+            return None;
+        }
+        // SAFETY: [start, start + FAST_PATH_BYTES) lies within the packet
+        // data, as just checked (and as the verifier checks again), and
+        // stays valid while the program runs; a byte array needs no
+        // alignment.
+        Some(unsafe { &*(start as *const [u8; FAST_PATH_BYTES]) })
+    }
+
+    #[inline(always)]
+    fn handle(skb: &SkBuff, direction: u8, head: Option<&[u8; FAST_PATH_BYTES]>) {
         let tally = Tally::of(skb);
         tally.bump(Counter::Seen);
         let settings = SETTINGS.load();
-        // Most frames are not ours: one read of the common layout settles
+        // Most frames are not ours: one look at the common layout settles
         // them, before the scratch slot and the four reads of the classifier.
-        if let Ok(head) = skb.load::<[u8; FAST_PATH_BYTES]>(0)
-            && surely_not_ours(&head, &settings)
-        {
-            return;
+        match head {
+            Some(head) if surely_not_ours(head, &settings) => return,
+            Some(_) => {}
+            None => {
+                if let Ok(head) = skb.load::<[u8; FAST_PATH_BYTES]>(0)
+                    && surely_not_ours(&head, &settings)
+                {
+                    return;
+                }
+            }
         }
         let Some(slot) = SCRATCH.get_ptr_mut(0) else { return };
         // SAFETY: a per-CPU array slot, valid for this run and used by this
@@ -173,14 +206,14 @@ mod program {
     /// next program or the default: we never decide the frame's fate.
     #[classifier]
     fn arp_snoop_tc_ingress(ctx: TcContext) -> i32 {
-        handle(&ctx.skb, direction::INGRESS);
+        handle(&ctx.skb, direction::INGRESS, head_in_place(&ctx));
         TC_ACT_UNSPEC
     }
 
     /// TC egress; see ingress.
     #[classifier]
     fn arp_snoop_tc_egress(ctx: TcContext) -> i32 {
-        handle(&ctx.skb, direction::EGRESS);
+        handle(&ctx.skb, direction::EGRESS, head_in_place(&ctx));
         TC_ACT_UNSPEC
     }
 
@@ -192,7 +225,8 @@ mod program {
         let pkt_type = unsafe { (*ctx.skb.skb).pkt_type };
         // PACKET_OUTGOING (4): a copy of a frame this host sends.
         let direction = if pkt_type == 4 { direction::EGRESS } else { direction::INGRESS };
-        handle(&ctx.skb, direction);
+        // Socket filters may not read packet data in place.
+        handle(&ctx.skb, direction, None);
         0
     }
 

@@ -27,12 +27,12 @@ use std::{
 
 pub use arp_snoop_common::{Counter, InterfaceCounters, Kind, LearnEvent, Settings, direction};
 use arp_snoop_common::{
-    EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_MAP, SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM,
-    TC_INGRESS_PROGRAM,
+    EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_HIGH_MAP, INTERFACE_COUNTERS_MAP, INTERFACE_SLOTS,
+    SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM, TC_INGRESS_PROGRAM,
 };
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, SchedClassifier, SocketFilter, TcAttachType, tc, tc::SchedClassifierLinkId},
 };
 use nix::sched::CloneFlags;
@@ -290,20 +290,11 @@ impl Snooper {
     /// the interface's incarnations (an interface deleted and created again
     /// keeps counting from where it was). Interfaces never attached read 0.
     pub fn interface_counters(&self) -> Result<BTreeMap<String, InterfaceCounters>, SnoopError> {
-        let map_error = |source| SnoopError::Map { map: INTERFACE_COUNTERS_MAP, source };
-        let map =
-            self.ebpf.map(INTERFACE_COUNTERS_MAP).ok_or(SnoopError::Missing("interface counter map"))?;
-        let per_interface: PerCpuHashMap<_, u32, InterfaceCounters> =
-            PerCpuHashMap::try_from(map).map_err(map_error)?;
         let mut all = BTreeMap::new();
         for name in &self.config.interfaces {
             let mut total = self.carried.get(name).copied().unwrap_or_default();
             if let Some(attachment) = self.attached.get(name) {
-                match per_interface.get(&attachment.ifindex(), 0) {
-                    Ok(per_cpu) => total = per_cpu.iter().fold(total, InterfaceCounters::plus),
-                    Err(aya::maps::MapError::KeyNotFound) => {}
-                    Err(e) => return Err(map_error(e)),
-                }
+                total = total.plus(&read_interface_counters(&self.ebpf, attachment.ifindex())?);
             }
             all.insert(name.clone(), total);
         }
@@ -448,28 +439,61 @@ fn attach(ebpf: &mut Ebpf, mode: AttachMode, name: &str, ifindex: u32) -> Result
     attachment
 }
 
-/// A zeroed per-CPU counter entry for `ifindex`.
+/// What the program counted on `ifindex`, summed over CPUs: from its array
+/// slot, or from its hash entry for a large ifindex (absent: zero).
+fn read_interface_counters(ebpf: &Ebpf, ifindex: u32) -> Result<InterfaceCounters, SnoopError> {
+    let sum = |per_cpu: PerCpuValues<InterfaceCounters>| {
+        per_cpu.iter().fold(InterfaceCounters::default(), InterfaceCounters::plus)
+    };
+    if ifindex < INTERFACE_SLOTS {
+        let map_error = |source| SnoopError::Map { map: INTERFACE_COUNTERS_MAP, source };
+        let map = ebpf.map(INTERFACE_COUNTERS_MAP).ok_or(SnoopError::Missing("interface counter array"))?;
+        let slots: PerCpuArray<_, InterfaceCounters> = PerCpuArray::try_from(map).map_err(map_error)?;
+        return slots.get(&ifindex, 0).map(sum).map_err(map_error);
+    }
+    let map_error = |source| SnoopError::Map { map: INTERFACE_COUNTERS_HIGH_MAP, source };
+    let map = ebpf.map(INTERFACE_COUNTERS_HIGH_MAP).ok_or(SnoopError::Missing("interface counter hash"))?;
+    let entries: PerCpuHashMap<_, u32, InterfaceCounters> =
+        PerCpuHashMap::try_from(map).map_err(map_error)?;
+    match entries.get(&ifindex, 0) {
+        Ok(per_cpu) => Ok(sum(per_cpu)),
+        Err(aya::maps::MapError::KeyNotFound) => Ok(InterfaceCounters::default()),
+        Err(e) => Err(map_error(e)),
+    }
+}
+
+/// Zeroed per-CPU counters for `ifindex`: its array slot (which an earlier
+/// interface with the same ifindex may have left counts in), or a new hash
+/// entry for a large ifindex.
 fn create_interface_counters(ebpf: &mut Ebpf, ifindex: u32) -> Result<(), String> {
-    let map = ebpf.map_mut(INTERFACE_COUNTERS_MAP).ok_or("the eBPF object has no interface counter map")?;
-    let mut per_interface: PerCpuHashMap<_, u32, InterfaceCounters> =
-        PerCpuHashMap::try_from(map).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))?;
     let cpus = aya::util::nr_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
     let zeros = PerCpuValues::try_from(vec![InterfaceCounters::default(); cpus])
         .map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))?;
-    per_interface.insert(ifindex, zeros, 0).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))
+    if ifindex < INTERFACE_SLOTS {
+        let map =
+            ebpf.map_mut(INTERFACE_COUNTERS_MAP).ok_or("the eBPF object has no interface counter array")?;
+        let mut slots: PerCpuArray<_, InterfaceCounters> =
+            PerCpuArray::try_from(map).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"))?;
+        return slots.set(ifindex, zeros, 0).map_err(|e| format!("{INTERFACE_COUNTERS_MAP}: {e}"));
+    }
+    let map =
+        ebpf.map_mut(INTERFACE_COUNTERS_HIGH_MAP).ok_or("the eBPF object has no interface counter hash")?;
+    let mut entries: PerCpuHashMap<_, u32, InterfaceCounters> =
+        PerCpuHashMap::try_from(map).map_err(|e| format!("{INTERFACE_COUNTERS_HIGH_MAP}: {e}"))?;
+    entries.insert(ifindex, zeros, 0).map_err(|e| format!("{INTERFACE_COUNTERS_HIGH_MAP}: {e}"))
 }
 
-/// Removes the counter entry of `ifindex` and returns its sum over CPUs.
+/// Returns what `ifindex` counted, summed over CPUs, and clears it: the
+/// slot is zeroed, the hash entry removed.
 fn take_interface_counters(ebpf: &mut Ebpf, ifindex: u32) -> InterfaceCounters {
-    let Some(map) = ebpf.map_mut(INTERFACE_COUNTERS_MAP) else { return InterfaceCounters::default() };
-    let Ok(mut per_interface) = PerCpuHashMap::<_, u32, InterfaceCounters>::try_from(map) else {
-        return InterfaceCounters::default();
-    };
-    let total = per_interface
-        .get(&ifindex, 0)
-        .map(|per_cpu| per_cpu.iter().fold(InterfaceCounters::default(), InterfaceCounters::plus))
-        .unwrap_or_default();
-    let _ = per_interface.remove(&ifindex);
+    let total = read_interface_counters(ebpf, ifindex).unwrap_or_default();
+    if ifindex < INTERFACE_SLOTS {
+        let _ = create_interface_counters(ebpf, ifindex);
+    } else if let Some(map) = ebpf.map_mut(INTERFACE_COUNTERS_HIGH_MAP)
+        && let Ok(mut entries) = PerCpuHashMap::<_, u32, InterfaceCounters>::try_from(map)
+    {
+        let _ = entries.remove(&ifindex);
+    }
     total
 }
 

@@ -279,12 +279,43 @@ fn counters_are_kept_per_interface_and_survive_a_recreated_interface() {
         assert_eq!(before["absent0"], arp_snoop::InterfaceCounters::default(), "{mode:?}: never attached");
 
         // Deleted and created again: the counts carry over and keep growing.
+        // The first incarnation had a small ifindex (an array slot in the
+        // kernel); the second gets one above INTERFACE_SLOTS (a hash entry).
         lab.leaf.exec("ip", &["link", "del", &lab.uplink]);
         snooper.refresh().expect("refresh");
         let gone = snooper.interface_counters().expect("interface counters")[&lab.uplink];
         assert!(gone.get(Counter::Seen) >= uplink.get(Counter::Seen), "{mode:?}: {gone:?} < {uplink:?}");
-        Lab::link(&lab.vtep, &unique_name("dn"), &lab.leaf, &lab.uplink);
+        let high = (arp_snoop_common::INTERFACE_SLOTS + 7).to_string();
+        let peer = unique_name("dn");
+        lab.leaf.exec(
+            "ip",
+            &[
+                "link",
+                "add",
+                &lab.uplink,
+                "index",
+                &high,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &peer,
+                "netns",
+                lab.vtep.name(),
+            ],
+        );
+        for (ns, ifname, addr) in
+            [(&lab.leaf, &lab.uplink, "192.0.2.2/24"), (&lab.vtep, &peer, "192.0.2.1/24")]
+        {
+            ns.exec("ip", &["addr", "add", addr, "dev", ifname]);
+            ns.exec("ip", &["link", "set", ifname, "up"]);
+        }
         snooper.refresh().expect("refresh");
+        let status = snooper.status();
+        assert!(
+            matches!(status.get(&lab.uplink), Some(InterfaceStatus::Attached { ifindex }) if ifindex.to_string() == high),
+            "{mode:?}: {status:?}"
+        );
         lab.flush_neighbors();
         lab.ping("10.10.0.2");
         let _ = collect(&mut snooper, |e| from(e, VTEP_MAC, Kind::ArpRequest).is_some());
