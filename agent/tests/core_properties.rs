@@ -45,7 +45,7 @@ fn config(variant: u8) -> Config {
             "red": {"evi": 7, "vni": 16_000_000, "static-vteps": {"192.0.2.1": {}}}
         }
     });
-    match variant % 6 {
+    match variant % 7 {
         1 => value["mac-vrfs"]["blue"]["vni"] = 20200.into(),
         2 => value["mac-vrfs"]["blue"]["evi"] = 200.into(),
         3 => {
@@ -53,6 +53,9 @@ fn config(variant: u8) -> Config {
         }
         4 => value["mac-vrfs"]["red"]["enabled"] = false.into(),
         5 => value["include-ip"] = false.into(),
+        6 => {
+            value["mac-vrfs"].as_object_mut().map(|v| v.remove("red"));
+        }
         _ => {}
     }
     serde_json::from_value(value).expect("valid config")
@@ -81,7 +84,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(key, vni_red, vtep, mac, proxy, seq)| Step::Route { key, vni_red, vtep, mac, proxy, seq }),
         2 => (0..6u8).prop_map(|key| Step::Withdraw { key }),
         2 => (0..400u64).prop_map(|secs| Step::Tick { secs }),
-        1 => (0..6u8).prop_map(|variant| Step::Config { variant }),
+        1 => (0..7u8).prop_map(|variant| Step::Config { variant }),
         1 => any::<bool>().prop_map(|up| Step::Session { up }),
     ]
 }
