@@ -12,7 +12,8 @@
 //! because the allocator's slack is part of the cost. Last, the session
 //! comes up again and the whole table goes out once more: the peak RSS on
 //! top of the table (`VmHWM`, reset through `/proc/self/clear_refs`) is that
-//! step's transient cost.
+//! step's transient cost. Then a configuration commit that changes no
+//! route: its peak on top is the cost of deriving every scope again.
 //!
 //! The MACs arrive in order (`sequential`, as `bench/learning.py` sends
 //! them), which leaves B-tree nodes about half full, or scattered
@@ -32,7 +33,7 @@ use static_vxlan_agent::{
     config::model::Config,
     core::{
         Core,
-        msg::{Input, Learned},
+        msg::{Input, Learned, Output},
     },
 };
 
@@ -162,6 +163,18 @@ fn main() -> anyhow::Result<()> {
     }
     let resend_peak = peak_rss_bytes()?.saturating_sub(before_resend);
 
+    // A configuration commit that changes no route (the aging time): the
+    // core derives every scope again and finds nothing to send.
+    let mut changed = config()?;
+    changed.mac_aging_secs -= 1;
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+    let before_commit = rss_bytes()?;
+    let outputs = core.process(u64::from(macs) + 1, Input::Config(Box::new(changed)));
+    if let Some(output) = outputs.iter().find(|o| matches!(o, Output::Announce(_) | Output::Withdraw(_))) {
+        bail!("a new aging time changed a route: {output:?}");
+    }
+    let commit_peak = peak_rss_bytes()?.saturating_sub(before_commit);
+
     #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
     let per_mac = |bytes: u64| bytes as f64 / f64::from(macs);
     let core_bytes = after_core.saturating_sub(start);
@@ -178,6 +191,7 @@ fn main() -> anyhow::Result<()> {
             "total_bytes_per_mac": per_mac(core_bytes + rib_bytes),
             "resend_updates": updates,
             "resend_peak_extra_bytes": resend_peak,
+            "config_commit_peak_extra_bytes": commit_peak,
         })
     );
     Ok(())
