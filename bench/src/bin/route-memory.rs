@@ -13,7 +13,9 @@
 //! comes up again and the whole table goes out once more: the peak RSS on
 //! top of the table (`VmHWM`, reset through `/proc/self/clear_refs`) is that
 //! step's transient cost. Then a configuration commit that changes no
-//! route: its peak on top is the cost of deriving every scope again.
+//! route: its peak on top is the cost of deriving every scope again. Last,
+//! a commit that changes the BGP session settings, which the agent tries
+//! on a copy of the core and hands a new session with the whole table.
 //!
 //! The MACs arrive in order (`sequential`, as `bench/learning.py` sends
 //! them), which leaves B-tree nodes about half full, or scattered
@@ -175,6 +177,25 @@ fn main() -> anyhow::Result<()> {
     }
     let commit_peak = peak_rss_bytes()?.saturating_sub(before_commit);
 
+    // A commit that changes the BGP session settings, as the agent applies
+    // it (app.rs, `configure`): the new configuration is tried on a copy of
+    // the core, and a new session starts with the copy's whole table while
+    // the old session still holds its own.
+    let mut new_session = config()?;
+    new_session.peer_address = Some(IpAddr::from([192, 0, 2, 253]));
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+    let before_session = rss_bytes()?;
+    let mut next = core.clone();
+    drop(next.process(u64::from(macs) + 2, Input::Config(Box::new(new_session))));
+    let table: Vec<OutRoute> = next.advertised().collect();
+    let mut next_rib = AdjRibOut::default();
+    next_rib.replace(table);
+    if next_rib.len() != routes {
+        bail!("the new session's table has {} routes, the core {routes}", next_rib.len());
+    }
+    let session_peak = peak_rss_bytes()?.saturating_sub(before_session);
+    drop((next, next_rib));
+
     #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
     let per_mac = |bytes: u64| bytes as f64 / f64::from(macs);
     let core_bytes = after_core.saturating_sub(start);
@@ -192,6 +213,7 @@ fn main() -> anyhow::Result<()> {
             "resend_updates": updates,
             "resend_peak_extra_bytes": resend_peak,
             "config_commit_peak_extra_bytes": commit_peak,
+            "session_commit_peak_extra_bytes": session_peak,
         })
     );
     Ok(())
