@@ -233,9 +233,21 @@ impl AdjRibOut {
         true
     }
 
-    /// Makes the table exactly `routes`: withdraws what is not in it, sets
-    /// what is. Returns the number of keys that changed.
+    /// Makes the table exactly `routes` (one per key): withdraws what is
+    /// not in it, sets what is. Returns the number of keys that changed.
     pub fn replace(&mut self, routes: Vec<OutRoute>) -> usize {
+        if self.routes.is_empty() {
+            // A new session's first table: nothing to withdraw, so no index
+            // of every wanted key to find that out. Built in one go from
+            // sorted routes, the B-tree's nodes come out full, where routes
+            // set one by one leave them half to two thirds full.
+            self.routes = routes.into_iter().map(|r| (ByKey::new(r.route), r.attributes)).collect();
+            if self.sending {
+                // Pending withdrawals stay; the walk announces the rest.
+                self.walk = Walk::FromStart;
+            }
+            return self.routes.len();
+        }
         let wanted: HashMap<EvpnRouteKey, OutRoute> =
             routes.into_iter().map(|r| (r.route.key(), r)).collect();
         let gone: Vec<EvpnRouteKey> =
@@ -559,6 +571,24 @@ mod tests {
         // A new session never had route 2; after a refresh the peer still does.
         assert_eq!(whole_table(true), (vec![route(1)], vec![]));
         assert_eq!(whole_table(false), (vec![route(1)], vec![route(2)]));
+    }
+
+    #[test]
+    fn a_whole_table_into_an_empty_rib_goes_out_once_after_pending_withdrawals() {
+        let mut rib = with_session();
+        rib.set(out(1, 100));
+        rib.flush(usize::MAX, EncodeCx::default()).expect("fits");
+        rib.remove(&route(1).key());
+        assert!(rib.is_empty());
+        assert_eq!(rib.replace((2..=9).map(|mac| out(mac, 100)).collect()), 8);
+        let (mut announced, withdrawn) = drain(&mut rib, 3, |_, _| {});
+        announced.sort_by_key(EvpnRoute::key);
+        assert_eq!(withdrawn, vec![route(1)], "the peer still had it");
+        assert_eq!(announced, (2..=9).map(route).collect::<Vec<_>>());
+        // Without a session nothing is sent until one comes up.
+        let mut idle = AdjRibOut::default();
+        idle.replace(vec![out(1, 100)]);
+        assert!(!idle.has_pending());
     }
 
     #[test]
