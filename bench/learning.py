@@ -41,7 +41,7 @@ LATENCY_RATES = [int(r) for r in os.environ.get("LATENCY_RATES", "200,2000,10000
 MEMORY_STEPS = [int(n) for n in os.environ.get("MEMORY_STEPS", "0,10000,100000,1000000").split(",")]
 MEMORY_SEND_RATE = int(os.environ.get("MEMORY_SEND_RATE", "50000"))
 MEMORY_ORDERS = os.environ.get("MEMORY_ORDERS", "sequential,random").split(",")
-# snoop-bench's --order random numbers this many bindings (host_of there).
+# snoop-bench's --order random numbers this many bindings (host_of in bench/src/lib.rs).
 RANDOM_ORDER_HOSTS = 1 << 22
 SNOOP_BENCH = os.path.join(b.BENCH_BIN_DIR, "snoop-bench")
 SINK = os.path.join(b.BENCH_BIN_DIR, "bgp-sink")
@@ -116,7 +116,7 @@ def send(tx, first, count, rate, stamps=None, order="sequential"):
 
 
 def host_of(n, order):
-    """The host binding n stands for: snoop-bench's host_of."""
+    """The host binding n stands for: host_of in bench/src/lib.rs, which snoop-bench uses."""
     if order == "random":
         return (n * 0x9E3779B1) & (RANDOM_ORDER_HOSTS - 1)
     return n

@@ -6,10 +6,10 @@
 //! cannot say which structure the bytes sit in. This tool feeds the same
 //! kind of learns (MAC `02:00:00:xx:xx:xx` with IP `10.x.x.x`, one static
 //! VTEP, `include-ip` on: two RT-2 per MAC) straight into `Core::process`,
-//! then copies the core's advertised table into an `AdjRibOut` and encodes
-//! it in slices as the speaker does with a session up. It reads this
-//! process's RSS (`/proc/self/statm`) after each step: RSS, not live heap,
-//! because the allocator's slack is part of the cost. Last, the session
+//! then fills an `AdjRibOut` with the same routes in learn order and
+//! encodes them in slices, as the speaker does with a session up. It reads this
+//! process's RSS (`VmRSS`) after each step: RSS, not live heap,
+//! because the allocator's slack is part of the cost. Then the session
 //! comes up again and the whole table goes out once more: the peak RSS on
 //! top of the table (`VmHWM`, reset through `/proc/self/clear_refs`) is that
 //! step's transient cost. Then a configuration commit that changes no
@@ -38,39 +38,41 @@ use static_vxlan_agent::{
         msg::{Input, Learned, Output},
     },
 };
+use static_vxlan_agent_bench::{RANDOM_ORDER_HOSTS, host_of};
 
 const VTEP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 /// Routes per slice when the Adj-RIB-Out is filled and sent.
 const BATCH: u32 = 10_000;
 
-fn rss_bytes() -> anyhow::Result<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").context("reading /proc/self/statm")?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .context("no RSS field in /proc/self/statm")?
-        .parse()
-        .context("RSS field of /proc/self/statm")?;
-    // The page size of every Linux target we ship for.
-    Ok(pages * 4096)
-}
-
-/// The `n`th learned host: its MAC and IP. Random order: multiplying by
-/// an odd number is a bijection on 24 bits, so the hosts stay distinct but
-/// arrive scattered.
-fn host(n: u32, random: bool) -> (MacAddr, IpAddr) {
-    let host = if random { n.wrapping_mul(0x9E37_79B1) & 0x00FF_FFFF } else { n };
-    let [_, b, c, d] = host.to_be_bytes();
-    (MacAddr([0x02, 0, 0, b, c, d]), IpAddr::from([10, b, c, d]))
-}
-
-/// The peak RSS since the last reset (`VmHWM`).
-fn peak_rss_bytes() -> anyhow::Result<u64> {
+/// A `/proc/self/status` memory field (`VmRSS`, `VmHWM`), in bytes.
+fn status_bytes(field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).context("no VmHWM in /proc/self/status")?;
+    let value = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field} in /proc/self/status"))?;
     let kib: u64 =
-        line.split_whitespace().nth(1).context("VmHWM without a value")?.parse().context("VmHWM value")?;
+        value.trim().trim_end_matches("kB").trim().parse().with_context(|| format!("{field} value"))?;
     Ok(kib * 1024)
+}
+
+fn rss_bytes() -> anyhow::Result<u64> {
+    status_bytes("VmRSS")
+}
+
+/// Runs `step` and returns its result with its peak RSS on top of the RSS
+/// before it (`VmHWM`, reset first through `/proc/self/clear_refs`).
+fn peak_of<T>(step: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, u64)> {
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
+    let before = rss_bytes()?;
+    let result = step()?;
+    Ok((result, status_bytes("VmHWM")?.saturating_sub(before)))
+}
+
+/// The `n`th learned host's MAC and IP.
+fn host(n: u32, random: bool) -> (MacAddr, IpAddr) {
+    let [_, b, c, d] = host_of(n, random).to_be_bytes();
+    (MacAddr([0x02, 0, 0, b, c, d]), IpAddr::from([10, b, c, d]))
 }
 
 fn config() -> anyhow::Result<Config> {
@@ -86,7 +88,8 @@ fn config() -> anyhow::Result<Config> {
 }
 
 fn main() -> anyhow::Result<()> {
-    const USAGE: &str = "usage: route-memory [MACS] [sequential|random]  (0 < MACS <= 2^24)";
+    const USAGE: &str =
+        "usage: route-memory [MACS] [sequential|random]  (0 < MACS <= 2^24 in order, 2^22 at random)";
     let mut args = std::env::args().skip(1);
     let macs: u32 = match args.next() {
         Some(n) => n.parse().context(USAGE)?,
@@ -97,7 +100,7 @@ fn main() -> anyhow::Result<()> {
         Some("random") => true,
         Some(_) => bail!(USAGE),
     };
-    if macs == 0 || macs > 1 << 24 {
+    if macs == 0 || macs > (if random { RANDOM_ORDER_HOSTS } else { 1 << 24 }) {
         bail!(USAGE);
     }
     let mut core = Core::new();
@@ -156,26 +159,26 @@ fn main() -> anyhow::Result<()> {
     }
 
     // The session comes up again: the whole table goes out once more.
-    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
-    let before_resend = rss_bytes()?;
-    rib.send_all(true);
-    let mut updates = 0;
-    while rib.has_pending() {
-        updates += rib.flush(BATCH as usize, EncodeCx::default()).context("encoding the table")?.len();
-    }
-    let resend_peak = peak_rss_bytes()?.saturating_sub(before_resend);
+    let (updates, resend_peak) = peak_of(|| {
+        rib.send_all(true);
+        let mut updates = 0;
+        while rib.has_pending() {
+            updates += rib.flush(BATCH as usize, EncodeCx::default()).context("encoding the table")?.len();
+        }
+        Ok(updates)
+    })?;
 
     // A configuration commit that changes no route (the aging time): the
     // core derives every scope again and finds nothing to send.
     let mut changed = config()?;
     changed.mac_aging_secs -= 1;
-    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
-    let before_commit = rss_bytes()?;
-    let outputs = core.process(u64::from(macs) + 1, Input::Config(Box::new(changed)));
-    if let Some(output) = outputs.iter().find(|o| matches!(o, Output::Announce(_) | Output::Withdraw(_))) {
-        bail!("a new aging time changed a route: {output:?}");
-    }
-    let commit_peak = peak_rss_bytes()?.saturating_sub(before_commit);
+    let ((), commit_peak) = peak_of(|| {
+        let outputs = core.process(u64::from(macs) + 1, Input::Config(Box::new(changed)));
+        match outputs.iter().find(|o| matches!(o, Output::Announce(_) | Output::Withdraw(_))) {
+            Some(output) => bail!("a new aging time changed a route: {output:?}"),
+            None => Ok(()),
+        }
+    })?;
 
     // A commit that changes the BGP session settings, as the agent applies
     // it (app.rs, `configure`): the new configuration is tried on a copy of
@@ -183,18 +186,17 @@ fn main() -> anyhow::Result<()> {
     // the old session still holds its own.
     let mut new_session = config()?;
     new_session.peer_address = Some(IpAddr::from([192, 0, 2, 253]));
-    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak RSS")?;
-    let before_session = rss_bytes()?;
-    let mut next = core.clone();
-    drop(next.process(u64::from(macs) + 2, Input::Config(Box::new(new_session))));
-    let table: Vec<OutRoute> = next.advertised().collect();
-    let mut next_rib = AdjRibOut::default();
-    next_rib.replace(table);
-    if next_rib.len() != routes {
-        bail!("the new session's table has {} routes, the core {routes}", next_rib.len());
-    }
-    let session_peak = peak_rss_bytes()?.saturating_sub(before_session);
-    drop((next, next_rib));
+    let ((), session_peak) = peak_of(|| {
+        let mut next = core.clone();
+        drop(next.process(u64::from(macs) + 2, Input::Config(Box::new(new_session))));
+        let table: Vec<OutRoute> = next.advertised().collect();
+        let mut next_rib = AdjRibOut::default();
+        next_rib.replace(table);
+        if next_rib.len() != routes {
+            bail!("the new session's table has {} routes, the core {routes}", next_rib.len());
+        }
+        Ok(())
+    })?;
 
     #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
     let per_mac = |bytes: u64| bytes as f64 / f64::from(macs);

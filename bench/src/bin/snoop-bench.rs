@@ -47,6 +47,7 @@ use nix::{
     unistd::Pid,
 };
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
+use static_vxlan_agent_bench::{RANDOM_ORDER_HOSTS, host_of};
 use static_vxlan_agent_tests::vxlan::{arp_request, numbered_mac};
 
 const VNI: u32 = 100;
@@ -143,18 +144,6 @@ fn unix_ns() -> u128 {
 /// The IPv4 address of binding `n`: 10.64.0.0/10 and up, never .0 or .255.
 fn numbered_ip(n: u32) -> Ipv4Addr {
     Ipv4Addr::from(0x0a40_0000 + (n / 250) * 256 + n % 250 + 1)
-}
-
-/// Bindings that `--order random` can number: 2^22.
-const RANDOM_ORDER_HOSTS: u32 = 1 << 22;
-
-/// The host that binding `n` stands for. In random order, multiplying by an
-/// odd number is a bijection on 22 bits: distinct bindings stay distinct
-/// hosts, but their MACs arrive scattered, as real hosts' do, instead of in
-/// order (which leaves the agent's B-tree nodes half full).
-/// `bench/learning.py` computes the same (`host_of`).
-fn host_of(n: u32, random_order: bool) -> u32 {
-    if random_order { n.wrapping_mul(0x9E37_79B1) & (RANDOM_ORDER_HOSTS - 1) } else { n }
 }
 
 /// `count` ARP requests, binding `first + i` each (a distinct MAC and IP).
