@@ -6,6 +6,7 @@
 //! - [`config`]: the typed configuration.
 //! - [`core`]: the proxy logic, a deterministic state machine.
 //! - [`ndk`]: SR Linux commits, telemetry and the NDK client.
+//! - [`packed_map`]: the ordered map behind the per-MAC tables.
 //! - [`privileges`]: the capabilities kept, the rest dropped.
 // Denied, not forbidden: the TCP MD5 socket option (bgp::md5) needs one
 // setsockopt call that no safe wrapper offers; it carries its SAFETY note.
@@ -23,4 +24,5 @@ pub mod bgp;
 pub mod config;
 pub mod core;
 pub mod ndk;
+pub mod packed_map;
 pub mod privileges;
