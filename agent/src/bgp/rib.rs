@@ -16,7 +16,7 @@
 use std::{
     borrow::Cow,
     cmp::Ordering,
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr},
     ops::Bound,
     sync::Arc,
@@ -26,6 +26,8 @@ use bgp_wire::{
     EncodeCx, EncodeError, Esi, EvpnRoute, EvpnRouteKey, ExtCommunity, Label, MacAddr, MacIp, MpReach,
     MpUnreach, PathAttributes, PmsiTunnel, RouteDistinguisher, Update, pack_announcements, pack_withdrawals,
 };
+
+use crate::packed_map::PackedMap;
 
 /// The attributes routes share: next hop and everything but the MP
 /// attributes. Routes with equal `RouteAttributes` travel in one UPDATE.
@@ -50,7 +52,7 @@ pub struct OutRoute {
 /// [`EvpnRoute::cmp_key`] orders), so that no copy of the key sits next to
 /// it. The RT-2 we originate (zero ESI, Ethernet tag 0, one label) takes
 /// 40 bytes instead of `EvpnRoute`'s 72; anything else is boxed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum ByKey {
     /// A VLAN-based service's RT-2 (RFC 7432 §6.1: Ethernet tag 0).
     MacIp {
@@ -148,12 +150,13 @@ impl Eq for ByKey {}
 
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
-    /// Each route's NLRI, ordered by key, with its attributes. A B-tree, not
-    /// a hash table: it grows by nodes, while a hash table doubles (with old
-    /// and new table alive during the move) and sits at between half and
-    /// seven eighths full, which at a million MACs cost hundreds of
+    /// Each route's NLRI, ordered by key, with its attributes. Ordered, not
+    /// hashed: a hash table doubles (with old and new table alive during
+    /// the move) and sits at between half and seven eighths full; and
+    /// packed, not a `BTreeMap`, whose nodes sit about half full when routes
+    /// come in key order. At a million MACs either cost about a hundred
     /// megabytes. The NLRI is its own key.
-    routes: BTreeMap<ByKey, Arc<RouteAttributes>>,
+    routes: PackedMap<ByKey, Arc<RouteAttributes>>,
     /// Keys whose state the peer has not been sent yet.
     dirty: BTreeSet<EvpnRouteKey>,
     /// The NLRI to withdraw for dirty keys no longer in `routes`.
@@ -210,9 +213,8 @@ impl AdjRibOut {
             Walk::FromStart => true,
             Walk::After(sent) => nlri > ByKey::probe(sent),
         };
-        // `insert` keeps an equal key that is already there, and the NLRI
-        // may have changed in a non-key field (a label): replace both.
-        self.routes.remove(&nlri);
+        // The NLRI may have changed in a non-key field (a label): the
+        // packed map's `insert` replaces the stored key too.
         self.routes.insert(nlri, attributes);
         self.withdrawn.remove(&key);
         if self.sending && !cursor_ahead {
@@ -238,9 +240,7 @@ impl AdjRibOut {
     pub fn replace(&mut self, routes: Vec<OutRoute>) -> usize {
         if self.routes.is_empty() {
             // A new session's first table: nothing to withdraw, so no index
-            // of every wanted key to find that out. Built in one go from
-            // sorted routes, the B-tree's nodes come out full, where routes
-            // set one by one leave them half to two thirds full.
+            // of every wanted key to find that out; built in one go.
             self.routes = routes.into_iter().map(|r| (ByKey::new(r.route), r.attributes)).collect();
             if self.sending {
                 // Pending withdrawals stay; the walk announces the rest.
@@ -316,7 +316,7 @@ impl AdjRibOut {
             && budget > 0
         {
             let mut walked = 0;
-            for (nlri, attributes) in self.routes.range((start, Bound::Unbounded)).take(budget) {
+            for (nlri, attributes) in self.routes.range_from(start.as_ref()).take(budget) {
                 groups.entry(attributes).or_default().push(nlri.route().into_owned());
                 walked_to = Some(nlri);
                 walked += 1;

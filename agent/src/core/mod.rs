@@ -40,6 +40,7 @@ use serde::Serialize;
 use crate::{
     bgp::rib::{OutRoute, RouteAttributes},
     config::model::{Config, MacVrf},
+    packed_map::PackedMap,
 };
 
 /// Where a MAC entry comes from.
@@ -240,7 +241,7 @@ struct VrfState {
     name: Arc<str>,
     /// Auto-discovered static VTEPs, with when each was last heard from.
     discovered: BTreeMap<Ipv4Addr, Millis>,
-    macs: BTreeMap<MacAddr, MacEntry>,
+    macs: PackedMap<MacAddr, MacEntry>,
     /// Learned MACs per static VTEP, for the per-VTEP limit.
     learned_per_vtep: HashMap<Ipv4Addr, usize>,
     learned: usize,
@@ -323,7 +324,7 @@ impl MacRoutes {
 #[derive(Clone, Debug, Default)]
 struct Advertised {
     rt3: BTreeMap<(Arc<str>, Ipv4Addr), OutRoute>,
-    macs: BTreeMap<Arc<str>, BTreeMap<MacAddr, MacRoutes>>,
+    macs: BTreeMap<Arc<str>, PackedMap<MacAddr, MacRoutes>>,
     /// How many routes all of the above stand for.
     count: usize,
 }
@@ -490,8 +491,10 @@ impl Core {
                 .collect();
             vrf.macs.retain(|mac, entry| entry.source == Source::Learned || configured.contains_key(mac));
             for (mac, vtep) in &configured {
-                let entry =
-                    vrf.macs.entry(*mac).or_insert_with(|| MacEntry::new(*vtep, Source::Static, self.now));
+                if !vrf.macs.contains_key(mac) {
+                    vrf.macs.insert(*mac, MacEntry::new(*vtep, Source::Static, self.now));
+                }
+                let Some(entry) = vrf.macs.get_mut(mac) else { continue };
                 // A static MAC overrides a learned one (never both).
                 entry.source = Source::Static;
                 entry.vtep = *vtep;
@@ -791,7 +794,7 @@ impl Core {
         let aging = config.mac_aging_secs * 1000;
         for (name, vrf) in &mut self.vrfs {
             let mut gone = Vec::new();
-            for (mac, entry) in &mut vrf.macs {
+            for (mac, entry) in vrf.macs.iter_mut() {
                 if let Status::Frozen { until_ms } = entry.status
                     && until_ms <= now
                 {
@@ -887,7 +890,7 @@ impl Core {
         }
         for vrf in self.vrfs.values() {
             self.dirty.insert(Scope::Rt3(vrf.name.clone(), v4));
-            for (mac, entry) in &vrf.macs {
+            for (mac, entry) in vrf.macs.iter() {
                 if entry.vtep == v4 {
                     self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
@@ -934,7 +937,7 @@ impl Core {
     fn macs_of(&self, name: &Arc<str>) -> Vec<MacAddr> {
         let configured = self.config.as_ref().is_some_and(|c| c.mac_vrfs.contains_key(&**name));
         let known = self.vrfs.get(&**name).filter(|_| configured).map(|vrf| vrf.macs.keys());
-        let advertised = self.advertised.macs.get(name).map(BTreeMap::keys);
+        let advertised = self.advertised.macs.get(name).map(PackedMap::keys);
         let mut macs: Vec<MacAddr> =
             known.into_iter().flatten().chain(advertised.into_iter().flatten()).copied().collect();
         macs.sort_unstable();
@@ -1086,7 +1089,7 @@ impl Core {
                 let pair = (expand(&old), expand(&wanted));
                 if let Some(wanted) = wanted {
                     self.advertised.macs.entry(name).or_default().insert(mac, wanted);
-                } else if self.advertised.macs.get(&name).is_some_and(BTreeMap::is_empty) {
+                } else if self.advertised.macs.get(&name).is_some_and(PackedMap::is_empty) {
                     self.advertised.macs.remove(&name);
                 }
                 pair
