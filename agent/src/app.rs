@@ -299,12 +299,15 @@ impl Agent {
             // to a copy of the core, adopted only once the session started.
             let mut next = self.core.clone();
             let outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
-            let table: Vec<_> = next.advertised().collect();
-            let count = table.len() as u64;
+            // The tables go to the speakers as iterators, not lists: at a
+            // million MACs a list of routes is 160 MB, and the old table is
+            // only read if the new session cannot start.
+            let table = next.advertised();
+            let count = next.advertised_count() as u64;
             match (self.speaker.take(), &self.config) {
                 (Some(speaker), Some(old)) => {
                     info!("BGP session settings changed: restarting the session");
-                    let old_table = self.core.advertised().collect();
+                    let old_table = self.core.advertised();
                     let (speaker, started) = restart_speaker(speaker, old, &new, table, old_table).await?;
                     self.speaker = Some(speaker);
                     started?;
@@ -382,7 +385,11 @@ impl Agent {
     }
 }
 
-async fn start_speaker(config: &Config, restarting: bool, table: Vec<OutRoute>) -> anyhow::Result<Speaker> {
+async fn start_speaker(
+    config: &Config,
+    restarting: bool,
+    table: impl IntoIterator<Item = OutRoute>,
+) -> anyhow::Result<Speaker> {
     let source = IpAddr::V4(config.source_address);
     let speaker_config = SpeakerConfig {
         session: SessionConfig {
@@ -414,8 +421,8 @@ async fn restart_speaker(
     speaker: Speaker,
     old: &Config,
     new: &Config,
-    new_table: Vec<OutRoute>,
-    old_table: Vec<OutRoute>,
+    new_table: impl IntoIterator<Item = OutRoute>,
+    old_table: impl IntoIterator<Item = OutRoute>,
 ) -> anyhow::Result<(Speaker, anyhow::Result<()>)> {
     let _ = speaker.commands.send(Command::Shutdown(6)).await;
     if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {

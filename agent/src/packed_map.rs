@@ -298,41 +298,40 @@ fn append<T>(into: &mut Vec<T>, chunk: Vec<T>) {
 }
 
 impl<K: Ord + Clone, V> FromIterator<(K, V)> for PackedMap<K, V> {
-    /// Collects into full chunks, each allocated exactly; of equal keys the
-    /// last one stays, as in `BTreeMap`.
+    /// Collects into chunks three quarters full (room for inserts before
+    /// the first split), each allocated exactly; of equal keys the last one
+    /// stays, as in `BTreeMap`. The sorted entries are cut into chunks from
+    /// the back and their buffer is shrunk as it empties, so that a big
+    /// table is not held twice while it is built.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
         let mut entries: Vec<(K, V)> = entries.into_iter().collect();
-        // Stable: equal keys stay in arrival order, and the last one wins.
+        // Stable: equal keys stay in arrival order.
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` drops the later of two equal entries: keep its value.
+        entries.dedup_by(|later, kept| {
+            let equal = later.0 == kept.0;
+            if equal {
+                mem::swap(later, kept);
+            }
+            equal
+        });
         let mut map = Self::new();
-        let mut chunk: Vec<(K, V)> = Vec::new();
-        // Three quarters full: room for inserts before the first split.
         let fill = Self::MAX_CHUNK * 3 / 4;
-        let mut entries = entries.into_iter().peekable();
-        while let Some(entry) = entries.next() {
-            if entries.peek().is_some_and(|next| next.0 == entry.0) {
-                continue;
+        let shrink_every = (entries.len() / 16).max(fill);
+        let mut since_shrink = 0;
+        while !entries.is_empty() {
+            let chunk = entries.split_off(entries.len().saturating_sub(fill));
+            since_shrink += chunk.len();
+            if let Some((first, _)) = chunk.first() {
+                map.len += chunk.len();
+                map.chunks.insert(first.clone(), chunk);
             }
-            if chunk.is_empty() {
-                chunk.reserve_exact(fill.min(entries.len() + 1));
-            }
-            chunk.push(entry);
-            if chunk.len() == fill {
-                map.push_chunk(mem::take(&mut chunk));
+            if since_shrink >= shrink_every {
+                since_shrink = 0;
+                entries.shrink_to_fit();
             }
         }
-        map.push_chunk(chunk);
         map
-    }
-}
-
-impl<K: Ord + Clone, V> PackedMap<K, V> {
-    /// Appends a sorted chunk whose keys are all above the map's.
-    fn push_chunk(&mut self, chunk: Vec<(K, V)>) {
-        if let Some((first, _)) = chunk.first() {
-            self.len += chunk.len();
-            self.chunks.insert(first.clone(), chunk);
-        }
     }
 }
 

@@ -237,7 +237,7 @@ impl AdjRibOut {
 
     /// Makes the table exactly `routes` (one per key): withdraws what is
     /// not in it, sets what is. Returns the number of keys that changed.
-    pub fn replace(&mut self, routes: Vec<OutRoute>) -> usize {
+    pub fn replace(&mut self, routes: impl IntoIterator<Item = OutRoute>) -> usize {
         if self.routes.is_empty() {
             // A new session's first table: nothing to withdraw, so no index
             // of every wanted key to find that out; built in one go.
@@ -580,7 +580,7 @@ mod tests {
         rib.flush(usize::MAX, EncodeCx::default()).expect("fits");
         rib.remove(&route(1).key());
         assert!(rib.is_empty());
-        assert_eq!(rib.replace((2..=9).map(|mac| out(mac, 100)).collect()), 8);
+        assert_eq!(rib.replace((2..=9).map(|mac| out(mac, 100))), 8);
         let (mut announced, withdrawn) = drain(&mut rib, 3, |_, _| {});
         announced.sort_by_key(EvpnRoute::key);
         assert_eq!(withdrawn, vec![route(1)], "the peer still had it");

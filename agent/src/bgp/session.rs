@@ -156,7 +156,10 @@ pub async fn spawn(config: SpeakerConfig) -> io::Result<Speaker> {
     clippy::unused_async,
     reason = "it must run inside a tokio runtime (it spawns and registers sockets); async says so in the signature"
 )]
-pub async fn spawn_with_table(config: SpeakerConfig, table: Vec<OutRoute>) -> io::Result<Speaker> {
+pub async fn spawn_with_table(
+    config: SpeakerConfig,
+    table: impl IntoIterator<Item = OutRoute>,
+) -> io::Result<Speaker> {
     if let Some(password) = &config.md5_password {
         md5::check_password(password).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     }

@@ -189,9 +189,8 @@ fn main() -> anyhow::Result<()> {
     let ((), session_peak) = peak_of(|| {
         let mut next = core.clone();
         drop(next.process(u64::from(macs) + 2, Input::Config(Box::new(new_session))));
-        let table: Vec<OutRoute> = next.advertised().collect();
         let mut next_rib = AdjRibOut::default();
-        next_rib.replace(table);
+        next_rib.replace(next.advertised());
         if next_rib.len() != routes {
             bail!("the new session's table has {} routes, the core {routes}", next_rib.len());
         }
