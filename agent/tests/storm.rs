@@ -226,9 +226,11 @@ fn an_arp_storm_is_capped_never_learns_outside_vteps_and_never_flaps_a_route() {
         counters["over-limit"].as_u64() > Some(0),
         "the storms were more than the agent may hold: {counters} {snooper}"
     );
-    // The second storm, all over the limit, left memory where the first did
-    // (8 MiB for the allocator's noise).
-    assert!(rss[2] <= rss[1] + 8 * 1024, "RSS (KiB) before, after storm 1, after storm 2: {rss:?}");
+    // The second storm, all over the limit, left memory where the first did.
+    // The allocator's noise between the storms measured 0 to 6.2 MiB over
+    // ten runs, and more than 8 MiB in an eleventh; 16 MiB still catches a leak of
+    // 40 bytes per refused learn event (storm 2 refuses over 700,000).
+    assert!(rss[2] <= rss[1] + 16 * 1024, "RSS (KiB) before, after storm 1, after storm 2: {rss:?}");
 
     // A legitimate host behind another allowed VTEP is learned afterwards.
     let legit = numbered_mac(0x1e, 1);
