@@ -12,10 +12,14 @@ throughput: FRAMES distinct ARP bindings in VXLAN at each rate (0 = as fast
   on the sender's CPU (0); the readers on CPU 1. A rate counts as lossless
   when every frame became an event (or a received frame, for the baseline).
 overhead: non-ARP VXLAN frames at a fixed rate with RPS moving receive
-  processing to CPU 1; CPU 1's busy time per frame with no snooper, TC and
-  socket mode, alternating, ROUNDS times; medians are reported. The BPF
-  statistics (kernel.bpf_stats_enabled, restored afterwards) give the
-  program's own time per frame.
+  processing to CPU 1; CPU 1's busy time per frame with no snooper, with a
+  TC program that does nothing (bench/empty_tc.py: the floor), TC and socket
+  mode, alternating, ROUNDS times; medians are reported. The BPF statistics
+  (kernel.bpf_stats_enabled, restored afterwards) give the program's own
+  time per frame. Then, with the statistics off, the kernel's test runner
+  (`bpftool prog run`, BPF_PROG_TEST_RUN) times the empty program and the
+  snooper's TC program on that same frame, PROG_RUN_REPEAT times each,
+  ROUNDS times: the program's time without the statistics' own clock reads.
 
 usage: sudo bench/run.sh snoop [throughput|overhead|all] [ROUNDS]
 Writes bench/results/snoop.json, docs/img/snoop-throughput.png.
@@ -23,9 +27,12 @@ Writes bench/results/snoop.json, docs/img/snoop-throughput.png.
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as b  # noqa: E402
@@ -68,14 +75,116 @@ def throughput(tx, rx, rounds):
     return rows
 
 
+OVERHEAD_RECEIVERS = ("none", "empty", "tc", "socket")
+EMPTY_TC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "empty_tc.py")
+
+
+def with_empty_program(rx, run):
+    """Runs `run()` with bench/empty_tc.py's do-nothing program on vrx's
+    ingress; it is detached when the helper's stdin closes."""
+    helper = subprocess.Popen(["ip", "netns", "exec", rx, sys.executable, EMPTY_TC, "vrx"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = helper.stdout.readline()
+        if not line.startswith("attached"):
+            raise RuntimeError(f"empty_tc.py did not attach: {line!r}")
+        return run()
+    finally:
+        helper.stdin.close()
+        helper.wait(timeout=10)
+
+
+PROG_RUN_REPEAT = 1_000_000
+VNI = 100  # snoop-bench's
+
+
+def overhead_frame():
+    """The frame snoop-bench's overhead sender puts on the wire (outer
+    Ethernet, IPv4, UDP to 4789, then its `other_payload`: VXLAN with an
+    inner IPv4/UDP frame), for the test runner."""
+    vxlan = bytes([0x08, 0, 0, 0]) + VNI.to_bytes(3, "big") + b"\0"
+    inner = (bytes([0x02, 0x5c, 0, 0, 0, 2, 0x02, 0x5c, 0, 0, 0, 1, 0x08, 0x00])
+             + bytes([0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 1, 10, 1, 0, 2])
+             + bytes([0x30, 0x39, 0x30, 0x39, 0, 30, 0, 0]) + b"\xab" * 22)
+    payload = vxlan + inner
+    udp = (40000).to_bytes(2, "big") + (4789).to_bytes(2, "big") + (8 + len(payload)).to_bytes(2, "big") + b"\0\0"
+    total = 20 + len(udp) + len(payload)
+    ip = (bytes([0x45, 0]) + total.to_bytes(2, "big") + bytes([0, 0, 0x40, 0, 64, 17, 0, 0])
+          + bytes([10, 200, 0, 1, 10, 200, 0, 2]))
+    eth = bytes([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00])
+    return eth + ip + udp + payload
+
+
+def program_id(name):
+    """The id of the loaded program whose name starts with `name` (the
+    kernel keeps 15 characters; bpftool may show the whole name from BTF),
+    waiting up to 10 s for it to appear."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        shown = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                               check=True).stdout
+        ids = [p["id"] for p in json.loads(shown) if p.get("name", "").startswith(name)]
+        if ids:
+            return max(ids)
+        time.sleep(0.1)
+    raise RuntimeError(f"no program {name} loaded")
+
+
+def test_run_ns(prog_id, frame_path):
+    """The kernel's average time per run of `prog_id` on the frame, with
+    the BPF statistics off for the duration."""
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("0")
+    try:
+        out = subprocess.run(["bpftool", "prog", "run", "id", str(prog_id), "data_in", frame_path,
+                              "repeat", str(PROG_RUN_REPEAT)],
+                             capture_output=True, text=True, check=True, timeout=120)
+    finally:
+        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+            f.write("1")
+    found = re.search(r"duration \(average\): (\d+)ns", out.stdout + out.stderr)
+    if not found:
+        raise RuntimeError(f"bpftool prog run said: {out.stdout} {out.stderr}")
+    return int(found.group(1))
+
+
+def test_runs(tx, rx, rounds, workdir):
+    """ROUNDS pairs of test runs: the empty program, then the snooper's TC
+    ingress program (held loaded by a snoop-bench run that sends one frame
+    a second)."""
+    frame_path = os.path.join(workdir, "overhead-frame.bin")
+    with open(frame_path, "wb") as f:
+        f.write(overhead_frame())
+    rows = []
+    for r in range(rounds):
+        empty = with_empty_program(rx, lambda: test_run_ns(program_id("bench_empty_tc"), frame_path))
+        holder = subprocess.Popen([BIN, "overhead", "--tx-ns", tx, "--rx-ns", rx, "--rx-if", "vrx",
+                                   "--src", TX_ADDR, "--dst", RX_ADDR, "--receiver", "tc",
+                                   "--rate", "1", "--seconds", "30"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            snooper = test_run_ns(program_id("arp_snoop_tc_in"), frame_path)
+        finally:
+            holder.terminate()
+            holder.wait(timeout=30)
+        rows.append({"round": r, "repeat": PROG_RUN_REPEAT, "empty-ns": empty, "tc-ns": snooper})
+        b.say(f"round {r} test run: empty program {empty} ns, snooper (TC) {snooper} ns per run")
+    return rows
+
+
 def overhead(tx, rx, rounds):
     rps(rx, 2)  # CPU 1 does the receive work; the sender stays on CPU 0
     rows = []
     try:
         for r in range(rounds):
-            for receiver in ("none", "tc", "socket"):
-                line = bench("overhead", tx, rx, "--receiver", receiver, "--rate", str(OVERHEAD_RATE),
-                             "--seconds", str(OVERHEAD_SECONDS))[0]
+            for receiver in OVERHEAD_RECEIVERS:
+                args = ["--rate", str(OVERHEAD_RATE), "--seconds", str(OVERHEAD_SECONDS)]
+                if receiver == "empty":
+                    line = with_empty_program(
+                        rx, lambda: bench("overhead", tx, rx, "--receiver", "none", *args)[0])
+                    line["receiver"] = "empty"
+                else:
+                    line = bench("overhead", tx, rx, "--receiver", receiver, *args)[0]
                 line["round"] = r
                 rows.append(line)
                 b.say(f"round {r} {receiver:6}: CPU 1 {line['cpu1-ns-per-frame']:.0f} ns/frame, "
@@ -105,7 +214,7 @@ def summarize(results):
                 out[f"throughput-{receiver}"]["max-lossless-rate"] / base)
     rows = results.get("overhead", [])
     medians = {}
-    for receiver in ("none", "tc", "socket"):
+    for receiver in OVERHEAD_RECEIVERS:
         mine = [r for r in rows if r["receiver"] == receiver]
         if mine:
             medians[receiver] = {
@@ -114,11 +223,24 @@ def summarize(results):
             }
     if "none" in medians:
         base = medians["none"]["cpu1-ns-per-frame"]
-        for receiver in ("tc", "socket"):
+        for receiver in ("empty", "tc", "socket"):
             if receiver in medians:
                 m = medians[receiver]
                 m["extra-percent-cpu1"] = 100 * (m["cpu1-ns-per-frame"] - base) / base
                 m["extra-percent-program"] = 100 * m["program-ns-per-run"] / base
+                if receiver != "empty" and "empty" in medians:
+                    # What the snooper costs beyond a program that does nothing.
+                    above = m["program-ns-per-run"] - medians["empty"]["program-ns-per-run"]
+                    m["program-ns-above-empty"] = above
+                    m["extra-percent-above-empty"] = 100 * above / base
+    runs = results.get("test-run", [])
+    if runs:
+        empty = statistics.median(r["empty-ns"] for r in runs)
+        tc = statistics.median(r["tc-ns"] for r in runs)
+        medians["test-run"] = {"empty-ns": empty, "tc-ns": tc, "tc-ns-above-empty": tc - empty}
+        if "none" in medians:
+            base = medians["none"]["cpu1-ns-per-frame"]
+            medians["test-run"]["tc-percent-of-path"] = 100 * tc / base
     out["overhead"] = medians
     return out
 
@@ -162,6 +284,8 @@ def main():
             plot_throughput(results["throughput"])
         if what in ("overhead", "all"):
             results["overhead"] = overhead(tx, rx, rounds)
+            with tempfile.TemporaryDirectory() as workdir:
+                results["test-run"] = test_runs(tx, rx, rounds, workdir)
     results["summary"] = summarize(results)
     print(json.dumps(results["summary"], indent=2))
     b.save("snoop", results)

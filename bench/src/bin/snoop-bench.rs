@@ -467,12 +467,14 @@ fn idle_us(cpu: usize) -> anyhow::Result<u64> {
 }
 
 /// Run time and run count of each loaded program whose name starts with
-/// `arp_snoop` (the kernel truncates names to 15 characters), by id.
+/// `arp_snoop` (the kernel truncates names to 15 characters), and of the
+/// do-nothing program of `bench/empty_tc.py`, by id.
 fn program_stats() -> anyhow::Result<std::collections::BTreeMap<u32, (Duration, u64)>> {
     let mut stats = std::collections::BTreeMap::new();
     for program in aya::programs::loaded_programs() {
         let program = program.context("reading program info")?;
-        if program.name_as_str().is_some_and(|name| name.starts_with("arp_snoop")) {
+        if program.name_as_str().is_some_and(|name| name.starts_with("arp_snoop") || name == "bench_empty_tc")
+        {
             stats.insert(program.id(), (program.run_time(), program.run_count()));
         }
     }
