@@ -11,6 +11,9 @@ throughput: FRAMES distinct ARP bindings in VXLAN at each rate (0 = as fast
   the baseline reader, in that order, ROUNDS times. Receive processing runs
   on the sender's CPU (0); the readers on CPU 1. A rate counts as lossless
   when every frame became an event (or a received frame, for the baseline).
+rps: throughput again, with RPS moving the receive path (and the program)
+  to CPU 1 and the readers on CPU 0 beside the sender, at rates up to 1M/s:
+  CPU 1 alone turns frames into events, and the sender no longer shares it.
 overhead: non-ARP VXLAN frames at a fixed rate with RPS moving receive
   processing to CPU 1; CPU 1's busy time per frame with no snooper, with a
   TC program that does nothing (bench/empty_tc.py: the floor), TC and socket
@@ -21,8 +24,9 @@ overhead: non-ARP VXLAN frames at a fixed rate with RPS moving receive
   snooper's TC program on that same frame, PROG_RUN_REPEAT times each,
   ROUNDS times: the program's time without the statistics' own clock reads.
 
-usage: sudo bench/run.sh snoop [throughput|overhead|all] [ROUNDS]
-Writes bench/results/snoop.json, docs/img/snoop-throughput.png.
+usage: sudo bench/run.sh snoop [throughput|rps|overhead|all] [ROUNDS]
+Writes bench/results/snoop.json, docs/img/snoop-throughput.png and
+docs/img/snoop-throughput-rps.png.
 """
 
 import json
@@ -39,6 +43,7 @@ import benchlib as b  # noqa: E402
 
 FRAMES = int(os.environ.get("FRAMES", "1000000"))
 RATES = [100_000, 200_000, 300_000, 400_000, 500_000, 0]
+RPS_RATES = [200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 0]
 OVERHEAD_RATE = 100_000
 OVERHEAD_SECONDS = 4
 TX_ADDR, RX_ADDR = "10.200.0.1", "10.200.0.2"
@@ -59,24 +64,32 @@ def bench(cmd, tx, rx, *args):
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
-def throughput(tx, rx, rounds):
-    rps(rx, 0)
+def throughput(tx, rx, rounds, rates=RATES, *extra):
     rows = []
     for r in range(rounds):
         for receiver in ("tc", "socket", "afpacket"):
             lines = bench("throughput", tx, rx, "--receiver", receiver, "--frames", str(FRAMES),
-                          "--rates", ",".join(map(str, RATES)))
+                          "--rates", ",".join(map(str, rates)), *extra)
             for line in lines:
                 line["round"] = r
                 rows.append(line)
                 b.say(f"{receiver:8} target {line['target-rate'] or 'max':>7}: sent "
                       f"{line['sent-rate']:9.0f}/s, lost {line['lost']}, program "
-                      f"{line.get('program-ns-per-run', 0):.0f} ns/frame")
+                      f"{line.get('program-ns-per-run', 0):.0f} ns/frame, CPU 1 "
+                      f"{line.get('cpu1-ns-per-frame', 0):.0f} ns/frame")
     return rows
 
 
 OVERHEAD_RECEIVERS = ("none", "empty", "tc", "socket")
 EMPTY_TC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "empty_tc.py")
+
+
+def throughput_rps(tx, rx, rounds):
+    rps(rx, 2)  # the receive path and the program on CPU 1
+    try:
+        return throughput(tx, rx, rounds, RPS_RATES, "--reader-cpu", "0")
+    finally:
+        rps(rx, 0)
 
 
 def with_empty_program(rx, run):
@@ -196,22 +209,25 @@ def overhead(tx, rx, rounds):
 
 def summarize(results):
     out = {}
-    rows = results.get("throughput", [])
-    for receiver in ("tc", "socket", "afpacket"):
-        mine = [r for r in rows if r["receiver"] == receiver]
-        lossless = [r["sent-rate"] for r in mine if r["lost"] == 0]
-        out[f"throughput-{receiver}"] = {
-            "max-lossless-rate": max(lossless) if lossless else 0,
-            "max-sent-rate": max((r["sent-rate"] for r in mine), default=0),
-            "program-ns-per-frame-median": statistics.median(
-                [r["program-ns-per-run"] for r in mine if r.get("program-runs")] or [0]),
-        }
-    base = out["throughput-afpacket"]["max-lossless-rate"]
-    if base:
-        for receiver in ("tc", "socket"):
-            # The ratio to the baseline measured in this run.
-            out[f"throughput-{receiver}"]["lossless-rate-vs-baseline"] = (
-                out[f"throughput-{receiver}"]["max-lossless-rate"] / base)
+    for section in ("throughput", "throughput-rps"):
+        rows = results.get(section, [])
+        if not rows:
+            continue
+        for receiver in ("tc", "socket", "afpacket"):
+            mine = [r for r in rows if r["receiver"] == receiver]
+            lossless = [r["sent-rate"] for r in mine if r["lost"] == 0]
+            out[f"{section}-{receiver}"] = {
+                "max-lossless-rate": max(lossless) if lossless else 0,
+                "max-sent-rate": max((r["sent-rate"] for r in mine), default=0),
+                "program-ns-per-frame-median": statistics.median(
+                    [r["program-ns-per-run"] for r in mine if r.get("program-runs")] or [0]),
+            }
+        base = out[f"{section}-afpacket"]["max-lossless-rate"]
+        if base:
+            for receiver in ("tc", "socket"):
+                # The ratio to the baseline measured in this run.
+                out[f"{section}-{receiver}"]["lossless-rate-vs-baseline"] = (
+                    out[f"{section}-{receiver}"]["max-lossless-rate"] / base)
     rows = results.get("overhead", [])
     medians = {}
     for receiver in OVERHEAD_RECEIVERS:
@@ -245,7 +261,8 @@ def summarize(results):
     return out
 
 
-def plot_throughput(rows):
+def plot_throughput(rows, name="snoop-throughput.png",
+                    title="ARP in VXLAN over veth: delivered vs offered (one sender core)"):
     series = []
     for receiver, label in (("tc", "snooper, TC"), ("socket", "snooper, socket filter"),
                             ("afpacket", "AF_PACKET + classic BPF (baseline)")):
@@ -253,8 +270,7 @@ def plot_throughput(rows):
                       key=lambda r: r["sent-rate"])
         series.append((label, [r["sent-rate"] / 1000 for r in mine],
                        [100 * r["received"] / r["sent"] for r in mine]))
-    b.plot(os.path.join(b.REPO, "docs", "img", "snoop-throughput.png"),
-           "ARP in VXLAN over veth: delivered vs offered (one sender core)",
+    b.plot(os.path.join(b.REPO, "docs", "img", name), title,
            "frames/s sent (thousands)", "% delivered as events / frames", series)
 
 
@@ -272,7 +288,7 @@ def main():
     if os.path.exists(results_path):
         with open(results_path) as f:
             results = json.load(f)
-    results.update({"frames": FRAMES, "rates": RATES, "overhead-rate": OVERHEAD_RATE,
+    results.update({"frames": FRAMES, "rates": RATES, "rps-rates": RPS_RATES, "overhead-rate": OVERHEAD_RATE,
                     "overhead-seconds": OVERHEAD_SECONDS})
     with b.Cleanup() as cleanup:
         cleanup.add(lambda: open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before))
@@ -280,8 +296,13 @@ def main():
             f.write("1")
         tx, rx = b.veth_namespaces(cleanup, "svabtx", "svabrx", TX_ADDR, RX_ADDR)
         if what in ("throughput", "all"):
+            rps(rx, 0)
             results["throughput"] = throughput(tx, rx, rounds)
             plot_throughput(results["throughput"])
+        if what in ("rps", "all"):
+            results["throughput-rps"] = throughput_rps(tx, rx, rounds)
+            plot_throughput(results["throughput-rps"], "snoop-throughput-rps.png",
+                            "ARP in VXLAN over veth, receive path on its own core (RPS)")
         if what in ("overhead", "all"):
             results["overhead"] = overhead(tx, rx, rounds)
             with tempfile.TemporaryDirectory() as workdir:

@@ -58,7 +58,7 @@ const ETH_P_ALL: u16 = 0x0003;
 
 fn usage() -> &'static str {
     "usage:\n  snoop-bench throughput --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
-     --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible)\n  \
+     --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible) [--reader-cpu C]\n  \
      snoop-bench overhead --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
      --receiver none|tc|socket --rate R --seconds S\n  \
      snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE] \
@@ -82,11 +82,14 @@ struct Args {
     stamps: Option<PathBuf>,
     /// Scatter the bindings' MACs (see [`host_of`]).
     random_order: bool,
+    /// The CPU the event or frame reader runs on (1 unless told).
+    reader_cpu: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut it = std::env::args().skip(1);
-    let mut args = Args { command: it.next().unwrap_or_default(), vni: VNI, ..Args::default() };
+    let mut args =
+        Args { command: it.next().unwrap_or_default(), vni: VNI, reader_cpu: 1, ..Args::default() };
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value\n{}", usage()))?;
         match flag.as_str() {
@@ -105,6 +108,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--first" => args.first = value.parse().context("--first")?,
             "--vni" => args.vni = value.parse().context("--vni")?,
             "--stamps" => args.stamps = Some(value.into()),
+            "--reader-cpu" => args.reader_cpu = value.parse().context("--reader-cpu")?,
             "--order" => {
                 args.random_order = match value.as_str() {
                     "sequential" => false,
@@ -320,13 +324,13 @@ fn snooper(args: &Args, mode: AttachMode) -> anyhow::Result<Snooper> {
     Ok(snooper)
 }
 
-fn snooper_reader(snooper: &mut Snooper) -> anyhow::Result<Receiver> {
+fn snooper_reader(snooper: &mut Snooper, cpu: usize) -> anyhow::Result<Receiver> {
     let mut ring = snooper.take_events().context("no event ring buffer")?;
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (count, done) = (received.clone(), stop.clone());
     let thread = thread::spawn(move || {
-        enter(None, 1)?;
+        enter(None, cpu)?;
         while !done.load(Ordering::Relaxed) {
             let events = arp_snoop::drain_ring(&mut ring);
             if events.is_empty() {
@@ -345,11 +349,11 @@ fn snooper_reader(snooper: &mut Snooper) -> anyhow::Result<Receiver> {
 fn afpacket_reader(args: &Args) -> anyhow::Result<Receiver> {
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let (count, done, rx_ns) = (received.clone(), stop.clone(), args.rx_ns.clone());
+    let (count, done, rx_ns, cpu) = (received.clone(), stop.clone(), args.rx_ns.clone(), args.reader_cpu);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = thread::spawn(move || {
         let setup = || -> anyhow::Result<Socket> {
-            enter(Some(&rx_ns), 1)?;
+            enter(Some(&rx_ns), cpu)?;
             let all = i32::from(ETH_P_ALL.to_be());
             let socket = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(all)))
                 .context("AF_PACKET socket")?;
@@ -409,16 +413,22 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
             "tc" | "socket" => {
                 let mode = if args.receiver == "tc" { AttachMode::Tc } else { AttachMode::Socket };
                 let mut snooper = snooper(args, mode)?;
-                let reader = snooper_reader(&mut snooper)?;
+                let reader = snooper_reader(&mut snooper, args.reader_cpu)?;
                 (Some(snooper), reader)
             }
             "afpacket" => (None, afpacket_reader(args)?),
             other => bail!("unknown receiver {other}"),
         };
         let programs_before = program_stats()?;
+        let (idle_before, wall) = (idle_us(1)?, Instant::now());
         let sent = send_from_namespace(args, payloads.clone(), args.frames, rate)?;
+        // CPU 1 over the send: with RPS it runs the receive path and the
+        // program, and its busy time per frame says what one core could take.
+        let (idle_after, wall) = (idle_us(1)?, wall.elapsed());
         let received = reader.finish(sent.frames)?;
         let (run_ns, runs) = program_delta(&programs_before, &program_stats()?);
+        let wall_us = u64::try_from(wall.as_micros()).unwrap_or(u64::MAX);
+        let busy_us = wall_us.saturating_sub(idle_after.saturating_sub(idle_before));
         let mut line = serde_json::json!({
             "receiver": args.receiver,
             "target-rate": rate,
@@ -429,6 +439,8 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
             "lost": sent.frames.saturating_sub(received),
             "program-runs": runs,
             "program-ns-per-run": ns_per(run_ns, runs),
+            "cpu1-busy-us": busy_us,
+            "cpu1-ns-per-frame": ns_per(u128::from(busy_us) * 1000, sent.frames),
         });
         if let Some(snooper) = snooper.as_mut() {
             for counter in [Counter::Seen, Counter::Matched, Counter::Deduplicated, Counter::RingBufferFull] {
