@@ -27,7 +27,8 @@ pub const INTERFACE_COUNTERS_MAP: &str = "IF_COUNTERS";
 pub const INTERFACE_COUNTERS_HIGH_MAP: &str = "IF_COUNTERS_HIGH";
 /// Name of the ring buffer of [`LearnEvent`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
-/// Name of the LRU map that suppresses repeats of a binding.
+/// Name of the array of [`DedupKey::stamp`]s that suppresses repeats of a
+/// binding.
 pub const DEDUP_MAP: &str = "DEDUP";
 /// Name of the hash map of VTEPs to ignore (native EVPN VTEPs).
 pub const IGNORE_MAP: &str = "IGNORE_VTEPS";
@@ -42,8 +43,9 @@ pub const TC_EGRESS_PROGRAM: &str = "arp_snoop_tc_egress";
 /// Name of the socket filter program.
 pub const SOCKET_PROGRAM: &str = "arp_snoop_socket";
 
-/// Entries in the dedup map.
-pub const DEDUP_ENTRIES: u32 = 65_536;
+/// Slots in the dedup array (a power of two): one `u64` each, 512 KiB for
+/// all CPUs together.
+pub const DEDUP_SLOTS: u32 = 65_536;
 /// Entries in the ignore map.
 pub const IGNORE_ENTRIES: u32 = 4_096;
 /// Slots in the per-interface counter array: interfaces with a smaller
@@ -291,6 +293,76 @@ impl DedupKey {
     #[must_use]
     pub const fn of(event: &LearnEvent) -> Self {
         Self { vtep: event.outer_src, ip: event.ip, vni: event.vni, mac: event.mac, vlan: event.vlan }
+    }
+
+    /// A 64-bit hash of the binding: its low bits pick the dedup slot, its
+    /// high bits are the fingerprint kept in the slot. Six multiply-and-mix
+    /// rounds over the key's words, and a final mix, so that every key bit
+    /// reaches both.
+    #[inline(always)]
+    #[must_use]
+    pub fn hash(&self) -> u64 {
+        const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+        let half = |b: &[u8; 16], i: usize| {
+            u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])
+        };
+        let m = self.mac;
+        let [v0, v1] = self.vlan.to_le_bytes();
+        let words = [
+            half(&self.vtep, 0),
+            half(&self.vtep, 8),
+            half(&self.ip, 0),
+            half(&self.ip, 8),
+            u64::from(self.vni),
+            u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], v0, v1]),
+        ];
+        let mut h: u64 = 0x2545_f491_4f6c_dd1d;
+        for word in words {
+            h = (h ^ word).wrapping_mul(MULTIPLIER);
+            h ^= h >> 29;
+        }
+        h ^= h >> 32;
+        h = h.wrapping_mul(MULTIPLIER);
+        h ^ (h >> 29)
+    }
+
+    /// The dedup slot for a binding with this `hash`.
+    #[inline(always)]
+    #[must_use]
+    pub const fn slot(hash: u64) -> u32 {
+        // Truncation intended: the low bits pick the slot.
+        #[expect(clippy::cast_possible_truncation, reason = "the low bits pick the slot")]
+        let low = hash as u32;
+        low & (DEDUP_SLOTS - 1)
+    }
+
+    /// What a slot holds once this binding went up at `now_ns`: the
+    /// hash's high 32 bits as the binding's fingerprint (never zero, so
+    /// that an empty slot matches nothing) and the time in units of 2^20 ns
+    /// (about 1.05 ms; the 32 bits wrap after about 52 days). One `u64`,
+    /// read and written whole: CPUs racing on a slot can see each other's
+    /// stamps, never half of one binding and half of another, as they
+    /// could with a key and a time stored apart.
+    #[inline(always)]
+    #[must_use]
+    pub const fn stamp(hash: u64, now_ns: u64) -> u64 {
+        let fingerprint = (hash >> 32) | 1;
+        (fingerprint << 32) | ((now_ns >> 20) & 0xffff_ffff)
+    }
+
+    /// Whether `stamp` (a slot's content) says the binding with this `hash`
+    /// went up less than `window_ns` before `now_ns`. Another binding in
+    /// the same slot matches only if its fingerprint is equal too: one
+    /// chance in 2^31, which at worst holds that binding's event back until
+    /// its next frame after the window.
+    #[inline(always)]
+    #[must_use]
+    pub const fn fresh(stamp: u64, hash: u64, now_ns: u64, window_ns: u64) -> bool {
+        if stamp >> 32 != Self::stamp(hash, 0) >> 32 {
+            return false;
+        }
+        let elapsed = ((now_ns >> 20) & 0xffff_ffff).wrapping_sub(stamp & 0xffff_ffff) & 0xffff_ffff;
+        elapsed < window_ns >> 20
     }
 }
 

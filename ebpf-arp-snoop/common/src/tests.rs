@@ -335,3 +335,89 @@ fn the_fast_path_only_skips_frames_the_classifier_rejects_cleanly() {
     assert!(!surely_not_ours(&head(&v6).expect("64 bytes"), &settings));
     assert!(surely_not_ours(&head(&v6).expect("64 bytes"), &Settings { nd: 0, ..settings }));
 }
+
+fn binding(n: u8) -> super::DedupKey {
+    super::DedupKey {
+        vtep: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1],
+        ip: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, n],
+        vni: 100,
+        mac: [0x02, 0, 0, 0, 0, n],
+        vlan: 0,
+    }
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+#[test]
+fn a_binding_is_fresh_within_the_window_and_stale_after_it() {
+    let key = binding(1);
+    let hash = key.hash();
+    let sent_at = 7_200 * SECOND;
+    let stamp = super::DedupKey::stamp(hash, sent_at);
+    assert_ne!(stamp, 0, "a stamp is never an empty slot");
+    assert!(super::DedupKey::fresh(stamp, hash, sent_at, 30 * SECOND));
+    assert!(super::DedupKey::fresh(stamp, hash, sent_at + 29 * SECOND, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, hash, sent_at + 31 * SECOND, 30 * SECOND));
+    // An empty slot and a window under one time unit (2^20 ns) hold nothing back.
+    assert!(!super::DedupKey::fresh(0, hash, 0, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, hash, sent_at, 1 << 19));
+}
+
+#[test]
+fn freshness_survives_the_wrap_of_the_time_units() {
+    let hash = binding(2).hash();
+    // The 32-bit time units wrap every 2^52 ns (about 52 days).
+    let sent_at = (1_u64 << 52) - SECOND;
+    let stamp = super::DedupKey::stamp(hash, sent_at);
+    assert!(super::DedupKey::fresh(stamp, hash, sent_at + 10 * SECOND, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, hash, sent_at + 40 * SECOND, 30 * SECOND));
+}
+
+#[test]
+fn another_binding_in_the_slot_is_not_held_back() {
+    let (first, second) = (binding(3).hash(), binding(4).hash());
+    let stamp = super::DedupKey::stamp(first, SECOND);
+    assert!(!super::DedupKey::fresh(stamp, second, SECOND, 30 * SECOND));
+}
+
+#[test]
+fn every_field_of_a_binding_changes_its_hash_and_slot() {
+    let base = binding(5);
+    let mut variants = vec![base];
+    let mut vtep = base;
+    vtep.vtep[15] ^= 1;
+    let mut ip = base;
+    ip.ip[0] ^= 0x80;
+    let mut vni = base;
+    vni.vni ^= 1 << 23;
+    let mut mac = base;
+    mac.mac[0] ^= 2;
+    let mut vlan = base;
+    vlan.vlan = 10;
+    variants.extend([vtep, ip, vni, mac, vlan]);
+    let hashes: Vec<u64> = variants.iter().map(super::DedupKey::hash).collect();
+    let fingerprints: Vec<u64> = hashes.iter().map(|h| super::DedupKey::stamp(*h, 0) >> 32).collect();
+    let slots: Vec<u32> = hashes.iter().map(|h| super::DedupKey::slot(*h)).collect();
+    for i in 0..variants.len() {
+        for j in i + 1..variants.len() {
+            assert_ne!(fingerprints[i], fingerprints[j], "variants {i} and {j}");
+            assert_ne!(slots[i], slots[j], "variants {i} and {j}");
+        }
+    }
+    assert!(slots.iter().all(|slot| *slot < super::DEDUP_SLOTS));
+}
+
+#[test]
+fn bindings_spread_over_the_slots() {
+    // 65,536 bindings numbered as the benchmarks number them land in at
+    // least half of the 65,536 slots (a uniform hash fills about 63%).
+    let mut used = vec![false; super::DEDUP_SLOTS as usize];
+    for n in 0_u32..65_536 {
+        let mut key = binding(0);
+        key.ip[12..].copy_from_slice(&(0x0a40_0000 + n).to_be_bytes());
+        key.mac[2..].copy_from_slice(&n.to_be_bytes());
+        used[super::DedupKey::slot(key.hash()) as usize] = true;
+    }
+    let filled = used.iter().filter(|u| **u).count();
+    assert!(filled > 32_768, "{filled} of 65536 slots used");
+}

@@ -23,16 +23,16 @@
 #[cfg(target_arch = "bpf")]
 mod program {
     use arp_snoop_common::{
-        Counter, DEDUP_ENTRIES, DedupKey, EVENTS_BYTES, FAST_PATH_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES,
+        Counter, DEDUP_SLOTS, DedupKey, EVENTS_BYTES, FAST_PATH_BYTES, IGNORE_ENTRIES, INTERFACE_ENTRIES,
         INTERFACE_SLOTS, InterfaceCounters, LearnEvent, PacketBytes, Settings, WAKEUP_COALESCE_NS,
         classify_into, direction, surely_not_ours,
     };
     use aya_ebpf::{
         Global,
-        bindings::{BPF_F_NO_COMMON_LRU, BPF_NOEXIST, BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC},
+        bindings::{BPF_RB_NO_WAKEUP, TC_ACT_UNSPEC},
         helpers::bpf_ktime_get_ns,
         macros::{classifier, map, socket_filter},
-        maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
         programs::{SkBuffContext, TcContext, sk_buff::SkBuff},
     };
 
@@ -43,11 +43,13 @@ mod program {
         PerCpuHashMap::with_max_entries(INTERFACE_ENTRIES, 0);
     #[map(name = "EVENTS")]
     static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
-    /// Per-CPU LRU lists: with one shared list, evicting under a stream of
-    /// new bindings took a lock and a list scan per insert.
+    /// One stamp per slot (`DedupKey::stamp`): the binding that last went
+    /// up from that slot, and when. An LRU hash did this before; under a
+    /// stream of new bindings its evictions and bucket walks took about a
+    /// third of the receiving core (perf, `bench/run.sh snoop rps`), where
+    /// a slot is one address computation and one 8-byte load and store.
     #[map(name = "DEDUP")]
-    static DEDUP: LruHashMap<DedupKey, u64> =
-        LruHashMap::with_max_entries(DEDUP_ENTRIES, BPF_F_NO_COMMON_LRU);
+    static DEDUP: Array<u64> = Array::with_max_entries(DEDUP_SLOTS, 0);
     /// When an event last woke the reader (`bpf_ktime_get_ns`).
     #[map(name = "LAST_WAKEUP")]
     static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
@@ -151,28 +153,28 @@ mod program {
             tally.bump(Counter::Ignored);
             return;
         }
-        let key = DedupKey::of(event);
         let window = settings.dedup_window_ns;
         // SAFETY: kernel helper without arguments.
         let now = unsafe { bpf_ktime_get_ns() };
+        // The binding's slot and the stamp it now leaves there, if dedup is on.
+        let mut claimed: Option<(*mut u64, u64)> = None;
         if window > 0 {
-            match DEDUP.get_ptr_mut(&key) {
-                // SAFETY: the pointer comes from the lookup just made; a
-                // concurrent refresh of the same u64 by another CPU is benign.
-                Some(seen) if now.wrapping_sub(unsafe { *seen }) < window => {
+            let hash = DedupKey::of(event).hash();
+            if let Some(slot) = DEDUP.get_ptr_mut(DedupKey::slot(hash)) {
+                // SAFETY: an array slot of this map, valid for this run. It is
+                // read and written as one aligned u64, so another CPU's
+                // concurrent write is seen whole or not at all; two CPUs that
+                // see a new binding at once may both pass it up, which the
+                // proxy core takes as one.
+                let stamp = unsafe { core::ptr::read_volatile(slot) };
+                if DedupKey::fresh(stamp, hash, now, window) {
                     tally.bump(Counter::Deduplicated);
                     return;
                 }
+                let mine = DedupKey::stamp(hash, now);
                 // SAFETY: as above.
-                Some(seen) => unsafe { *seen = now },
-                None => {
-                    // BPF_NOEXIST: when two CPUs see a new binding at once,
-                    // only one passes it up.
-                    if DEDUP.insert(&key, &now, u64::from(BPF_NOEXIST)).is_err() {
-                        tally.bump(Counter::Deduplicated);
-                        return;
-                    }
-                }
+                unsafe { core::ptr::write_volatile(slot, mine) };
+                claimed = Some((slot, mine));
             }
         }
         if let Some(mut entry) = EVENTS.reserve::<LearnEvent>(0) {
@@ -195,9 +197,15 @@ mod program {
             entry.submit(flags);
         } else {
             tally.bump(Counter::RingBufferFull);
-            // A lost event must not be deduplicated away: let the next copy through.
-            if window > 0 {
-                let _ = DEDUP.remove(&key);
+            // A lost event must not be deduplicated away: let the next copy
+            // through, unless another binding took the slot meanwhile.
+            if let Some((slot, mine)) = claimed {
+                // SAFETY: the slot pointer from this run's lookup, as above.
+                unsafe {
+                    if core::ptr::read_volatile(slot) == mine {
+                        core::ptr::write_volatile(slot, 0);
+                    }
+                }
             }
         }
     }
