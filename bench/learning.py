@@ -17,8 +17,9 @@ memory: a fresh agent; learned MACs are added in steps up to 1M and, at each
   step, once the sink holds every route and the agent is idle for 3 s, its
   RSS is read. Frames lost on the way (a full ring buffer under the send
   rate) are sent again, so each step ends with exactly that many MACs. Run
-  twice: MACs in order (the worst case for the agent's B-trees, whose nodes
-  end up half full) and scattered (MEMORY_ORDERS="sequential,random").
+  twice: MACs in order (the worst case for B-tree nodes, which the agent's
+  tables were until they packed their chunks) and scattered
+  (MEMORY_ORDERS="sequential,random").
 
 usage: sudo bench/run.sh learning [latency|memory|all]
 Writes bench/results/learning.json, docs/img/learning-latency.png and

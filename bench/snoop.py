@@ -108,24 +108,6 @@ def with_empty_program(rx, run):
 
 
 PROG_RUN_REPEAT = 1_000_000
-VNI = 100  # snoop-bench's
-
-
-def overhead_frame():
-    """The frame snoop-bench's overhead sender puts on the wire (outer
-    Ethernet, IPv4, UDP to 4789, then its `other_payload`: VXLAN with an
-    inner IPv4/UDP frame), for the test runner."""
-    vxlan = bytes([0x08, 0, 0, 0]) + VNI.to_bytes(3, "big") + b"\0"
-    inner = (bytes([0x02, 0x5c, 0, 0, 0, 2, 0x02, 0x5c, 0, 0, 0, 1, 0x08, 0x00])
-             + bytes([0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 1, 10, 1, 0, 2])
-             + bytes([0x30, 0x39, 0x30, 0x39, 0, 30, 0, 0]) + b"\xab" * 22)
-    payload = vxlan + inner
-    udp = (40000).to_bytes(2, "big") + (4789).to_bytes(2, "big") + (8 + len(payload)).to_bytes(2, "big") + b"\0\0"
-    total = 20 + len(udp) + len(payload)
-    ip = (bytes([0x45, 0]) + total.to_bytes(2, "big") + bytes([0, 0, 0x40, 0, 64, 17, 0, 0])
-          + bytes([10, 200, 0, 1, 10, 200, 0, 2]))
-    eth = bytes([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00])
-    return eth + ip + udp + payload
 
 
 def program_id(name):
@@ -166,8 +148,7 @@ def test_runs(tx, rx, rounds, workdir):
     ingress program (held loaded by a snoop-bench run that sends one frame
     a second)."""
     frame_path = os.path.join(workdir, "overhead-frame.bin")
-    with open(frame_path, "wb") as f:
-        f.write(overhead_frame())
+    subprocess.run([BIN, "frame", "--src", TX_ADDR, "--dst", RX_ADDR, "--out", frame_path], check=True)
     rows = []
     for r in range(rounds):
         empty = with_empty_program(rx, lambda: test_run_ns(program_id("bench_empty_tc"), frame_path))

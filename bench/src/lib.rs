@@ -56,9 +56,10 @@ pub const RANDOM_ORDER_HOSTS: u32 = 1 << 22;
 /// The host that the `n`th learned binding stands for. In order, `n`
 /// itself. In random order, `n` times an odd number on 22 bits, which is a
 /// bijection: distinct bindings stay distinct hosts, but their MACs arrive
-/// scattered, as real hosts' do, instead of in order (which leaves the
-/// agent's B-tree nodes half full). `bench/learning.py` computes the same
-/// (`host_of`) to find the MACs snoop-bench sent.
+/// scattered, as real hosts' do, instead of in order (which left the
+/// agent's B-tree nodes half full before its tables were packed).
+/// `bench/learning.py` computes the same (`host_of`) to find the MACs
+/// snoop-bench sent.
 #[must_use]
 pub fn host_of(n: u32, random_order: bool) -> u32 {
     if random_order { n.wrapping_mul(0x9E37_79B1) & (RANDOM_ORDER_HOSTS - 1) } else { n }

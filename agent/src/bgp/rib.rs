@@ -176,8 +176,8 @@ enum Walk {
     Idle,
     /// Every route still goes out.
     FromStart,
-    /// The routes after this key still go out.
-    After(EvpnRouteKey),
+    /// The routes after this one still go out.
+    After(ByKey),
 }
 
 impl AdjRibOut {
@@ -211,7 +211,7 @@ impl AdjRibOut {
         let cursor_ahead = match &self.walk {
             Walk::Idle => false,
             Walk::FromStart => true,
-            Walk::After(sent) => nlri > ByKey::probe(sent),
+            Walk::After(sent) => nlri > *sent,
         };
         // The NLRI may have changed in a non-key field (a label): the
         // packed map's `insert` replaces the stored key too.
@@ -309,14 +309,14 @@ impl AdjRibOut {
         let start = match &self.walk {
             Walk::Idle => None,
             Walk::FromStart => Some(Bound::Unbounded),
-            Walk::After(sent) => Some(Bound::Excluded(ByKey::probe(sent))),
+            Walk::After(sent) => Some(Bound::Excluded(sent)),
         };
         let mut walked_to = None;
         if let Some(start) = start
             && budget > 0
         {
             let mut walked = 0;
-            for (nlri, attributes) in self.routes.range_from(start.as_ref()).take(budget) {
+            for (nlri, attributes) in self.routes.range_from(start).take(budget) {
                 groups.entry(attributes).or_default().push(nlri.route().into_owned());
                 walked_to = Some(nlri);
                 walked += 1;
@@ -327,13 +327,13 @@ impl AdjRibOut {
                 self.walk = Walk::Idle;
             }
         }
-        let walked_to = walked_to.map(ByKey::key);
+        let walked_to = walked_to.cloned();
         let mut messages = pack_withdrawals(&withdraw, cx)?;
         for (attributes, routes) in groups {
             messages.extend(pack_announcements(&attributes.path, attributes.next_hop, &routes, cx)?);
         }
-        if let Some(key) = walked_to {
-            self.walk = Walk::After(key);
+        if let Some(last) = walked_to {
+            self.walk = Walk::After(last);
         }
         for key in taken {
             self.dirty.remove(&key);

@@ -1081,18 +1081,22 @@ impl Core {
                 }
                 if self.advertised.macs.get(&name).and_then(|macs| macs.get(&mac)) == wanted.as_ref() {
                     // Unchanged: nothing to compare, and the table is left
-                    // alone (no B-tree churn when a commit re-derives all).
+                    // alone (no churn when a commit re-derives all).
                     return;
                 }
-                let old = self.advertised.macs.get_mut(&name).and_then(|macs| macs.remove(&mac));
-                let expand = |r: &Option<MacRoutes>| r.iter().flat_map(|r| r.routes(mac)).collect();
-                let pair = (expand(&old), expand(&wanted));
-                if let Some(wanted) = wanted {
-                    self.advertised.macs.entry(name).or_default().insert(mac, wanted);
-                } else if self.advertised.macs.get(&name).is_some_and(PackedMap::is_empty) {
-                    self.advertised.macs.remove(&name);
-                }
-                pair
+                let expand = |r: Option<&MacRoutes>| r.into_iter().flat_map(|r| r.routes(mac)).collect();
+                let routes = expand(wanted.as_ref());
+                // One write: `insert` returns what it replaced.
+                let old = if let Some(wanted) = wanted {
+                    self.advertised.macs.entry(name).or_default().insert(mac, wanted)
+                } else {
+                    let old = self.advertised.macs.get_mut(&name).and_then(|macs| macs.remove(&mac));
+                    if self.advertised.macs.get(&name).is_some_and(PackedMap::is_empty) {
+                        self.advertised.macs.remove(&name);
+                    }
+                    old
+                };
+                (expand(old.as_ref()), routes)
             }
         };
         // A scope has one to a few routes: comparing lists is cheaper

@@ -18,8 +18,9 @@
 //! on a copy of the core and hands a new session with the whole table.
 //!
 //! The MACs arrive in order (`sequential`, as `bench/learning.py` sends
-//! them), which leaves B-tree nodes about half full, or scattered
-//! (`random`), as real hosts' MACs are.
+//! them; B-tree nodes stayed about half full that way, which is why the
+//! tables are packed maps now), or scattered (`random`), as real hosts'
+//! MACs are.
 //!
 //! usage: route-memory [MACS] [sequential|random]   (default 1000000
 //! sequential; prints one JSON line)
@@ -121,7 +122,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     // The speaker gets the routes in the order the MACs were learned (the
-    // core's table iterates in key order, which would fill the B-tree
+    // core's table iterates in key order, which would fill the table
     // differently): the same routes, built here, with the core's shared
     // attributes. As with a session up: set a slice, send it.
     let rt3: Vec<OutRoute> = core.advertised().filter(|r| !matches!(r.route, EvpnRoute::MacIp(_))).collect();

@@ -20,6 +20,8 @@
 //!   kernel's BPF statistics (`kernel.bpf_stats_enabled`, set by the caller).
 //! - `send`: a paced stream of distinct ARP bindings (for the agent
 //!   benchmarks), optionally writing each frame's send time.
+//! - `frame`: writes the whole Ethernet frame `overhead` sends, outer
+//!   headers included, for `bpftool prog run` (the kernel's test runner).
 //!
 //! usage: see `usage()`.
 #![forbid(unsafe_code)]
@@ -62,7 +64,8 @@ fn usage() -> &'static str {
      snoop-bench overhead --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
      --receiver none|tc|socket --rate R --seconds S\n  \
      snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE] \
-     [--order sequential|random]"
+     [--order sequential|random]\n  \
+     snoop-bench frame --src IP --dst IP --out FILE"
 }
 
 #[derive(Default)]
@@ -80,6 +83,8 @@ struct Args {
     first: u32,
     vni: u32,
     stamps: Option<PathBuf>,
+    /// Where `frame` writes.
+    out: Option<PathBuf>,
     /// Scatter the bindings' MACs (see [`host_of`]).
     random_order: bool,
     /// The CPU the event or frame reader runs on (1 unless told).
@@ -108,6 +113,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--first" => args.first = value.parse().context("--first")?,
             "--vni" => args.vni = value.parse().context("--vni")?,
             "--stamps" => args.stamps = Some(value.into()),
+            "--out" => args.out = Some(value.into()),
             "--reader-cpu" => args.reader_cpu = value.parse().context("--reader-cpu")?,
             "--order" => {
                 args.random_order = match value.as_str() {
@@ -119,7 +125,7 @@ fn parse_args() -> anyhow::Result<Args> {
             _ => bail!("unknown argument {flag}\n{}", usage()),
         }
     }
-    if args.tx_ns.is_empty() || args.src.is_none() || args.dst.is_none() {
+    if (args.tx_ns.is_empty() && args.command != "frame") || args.src.is_none() || args.dst.is_none() {
         bail!("{}", usage());
     }
     Ok(args)
@@ -553,6 +559,29 @@ fn overhead(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The frame `overhead` sends, as it reaches the receiver: Ethernet,
+/// IPv4 (no options, don't fragment), UDP to the VXLAN port, then
+/// [`other_payload`]. Checksums are left zero: the snooper reads none.
+fn frame_command(args: &Args) -> anyhow::Result<()> {
+    let (src, dst) = (args.src.context("--src")?, args.dst.context("--dst")?);
+    let out = args.out.as_ref().context("--out")?;
+    let payload = other_payload(args.vni);
+    let udp_len = u16::try_from(8 + payload.len()).context("payload size")?;
+    let ip_len = 20 + udp_len;
+    let mut frame = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    frame.extend_from_slice(&[0x45, 0]);
+    frame.extend_from_slice(&ip_len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    frame.extend_from_slice(&src.octets());
+    frame.extend_from_slice(&dst.octets());
+    frame.extend_from_slice(&40_000_u16.to_be_bytes());
+    frame.extend_from_slice(&VXLAN_PORT.to_be_bytes());
+    frame.extend_from_slice(&udp_len.to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&payload);
+    std::fs::write(out, &frame).with_context(|| out.display().to_string())
+}
+
 /// A paced stream of distinct bindings; with `--stamps`, one line per
 /// frame: its MAC and the unix time in ns just before its batch was sent.
 fn send_command(args: &Args) -> anyhow::Result<()> {
@@ -598,6 +627,7 @@ fn main() -> anyhow::Result<()> {
         "throughput" => throughput(&args),
         "overhead" => overhead(&args),
         "send" => send_command(&args),
+        "frame" => frame_command(&args),
         _ => bail!("{}", usage()),
     }
 }
