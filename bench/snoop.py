@@ -24,7 +24,20 @@ overhead: non-ARP VXLAN frames at a fixed rate with RPS moving receive
   snooper's TC program on that same frame, PROG_RUN_REPEAT times each,
   ROUNDS times: the program's time without the statistics' own clock reads.
 
-usage: sudo bench/run.sh snoop [throughput|rps|overhead|all] [ROUNDS]
+kernel: the same questions with an in-kernel source instead of the UDP
+  sender (bench/xdp_source.py: the kernel's test runner in live-frame mode
+  passes copies of one frame up vrx's receive path, as a driver would, on
+  CPU 1, as fast as that CPU goes, with the BPF statistics off). Throughput:
+  KERNEL_FRAMES new ARP bindings (the source numbers each copy), for TC,
+  socket and the baseline (readers on CPU 0), frames addressed to this host
+  (they end in a full UDP socket on port 4789, as above) and to another
+  host (dropped at IP, right after the hooks). Overhead: KERNEL_FRAMES
+  non-ARP frames with no snooper, the empty program, TC and socket mode,
+  the kernel's time per frame for each, alternating, ROUNDS times, on two
+  paths: to the full UDP socket as above, and through a VXLAN device and a
+  bridge (vxlan_bridge), which is what a VTEP host does with such a frame.
+
+usage: sudo bench/run.sh snoop [throughput|rps|overhead|kernel|all] [ROUNDS]
 Writes bench/results/snoop.json, docs/img/snoop-throughput.png and
 docs/img/snoop-throughput-rps.png.
 """
@@ -44,6 +57,8 @@ import benchlib as b  # noqa: E402
 FRAMES = int(os.environ.get("FRAMES", "1000000"))
 RATES = [100_000, 200_000, 300_000, 400_000, 500_000, 0]
 RPS_RATES = [200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 0]
+KERNEL_FRAMES = int(os.environ.get("KERNEL_FRAMES", "2000000"))
+XDP_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "xdp_source.py")
 OVERHEAD_RATE = 100_000
 OVERHEAD_SECONDS = 4
 TX_ADDR, RX_ADDR = "10.200.0.1", "10.200.0.2"
@@ -188,6 +203,133 @@ def overhead(tx, rx, rounds):
     return rows
 
 
+def bpf_stats(value):
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write(value)
+
+
+def kernel_source(tx, rx, rounds):
+    """The `kernel` section: throughput and overhead rows, each with the
+    kernel's time per frame, with the BPF statistics off throughout."""
+    rps(rx, 0)  # the source's CPU runs the whole receive path
+    bpf_stats("0")
+    rows = {"throughput": [], "overhead": []}
+    try:
+        for r in range(rounds):
+            for dest in ("host", "other-host"):
+                where = ["--other-host"] if dest == "other-host" else []
+                for receiver in ("tc", "socket", "afpacket"):
+                    line = bench("throughput", tx, rx, "--receiver", receiver, "--frames",
+                                 str(KERNEL_FRAMES), "--rates", "0", "--reader-cpu", "0",
+                                 "--kernel-source", XDP_SOURCE, *where)[0]
+                    line.update(round=r, dest=dest)
+                    rows["throughput"].append(line)
+                    b.say(f"round {r} to {dest:10} {receiver:8}: {line['sent-rate']:9.0f} frames/s, lost "
+                          f"{line['lost']}, {line['kernel-ns-per-frame']:.0f} ns/frame")
+            for dest in ("host", "vxlan"):
+                rows["overhead"] += kernel_overhead(rx, tx, r, dest)
+    finally:
+        bpf_stats("1")
+    return rows
+
+
+VXLAN_DEVICES = ("vx100", "br100", "d100", "d100p")
+
+
+def vxlan_bridge(rx):
+    """What a VTEP host does with VXLAN: vx100 (VNI 100, port 4789) in a
+    bridge with one more port, d100, a veth whose other end d100p stands
+    for a container (this kernel has no dummy device). The overhead frame's
+    inner destination is unknown to the bridge, so each frame is
+    decapsulated, flooded to d100, and dropped at d100p's IP layer (not
+    addressed to it). The devices go with the namespace if
+    remove_vxlan_bridge does not run."""
+    def ip(*args):
+        subprocess.run(["ip", "-n", rx, *args], check=True)
+    ip("link", "add", "br100", "type", "bridge")
+    ip("link", "add", "vx100", "type", "vxlan", "id", "100", "dstport", "4789", "local", RX_ADDR)
+    ip("link", "add", "d100", "type", "veth", "peer", "name", "d100p")
+    for dev in VXLAN_DEVICES:
+        if dev in ("vx100", "d100"):
+            ip("link", "set", dev, "master", "br100")
+        ip("link", "set", dev, "up")
+
+
+def remove_vxlan_bridge(rx):
+    for dev in ("vx100", "br100", "d100"):  # d100p goes with d100
+        subprocess.run(["ip", "-n", rx, "link", "del", dev], capture_output=True)
+
+
+def flooded(rx):
+    out = subprocess.run(["ip", "netns", "exec", rx, "cat", "/sys/class/net/d100/statistics/tx_packets"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def kernel_overhead(rx, tx, r, dest):
+    """One round of the kernel source's overhead runs; `dest` "host" ends
+    each frame in the full UDP socket, "vxlan" in vxlan_bridge's flood."""
+    rows, where = [], []
+    if dest == "vxlan":
+        vxlan_bridge(rx)
+        where = ["--no-sink"]
+    try:
+        for receiver in OVERHEAD_RECEIVERS:
+            args = ["--frames", str(KERNEL_FRAMES), "--kernel-source", XDP_SOURCE, *where]
+            before = flooded(rx) if dest == "vxlan" else 0
+            if receiver == "empty":
+                line = with_empty_program(rx, lambda: bench("overhead", tx, rx, "--receiver", "none", *args)[0])
+                line["receiver"] = "empty"
+            else:
+                line = bench("overhead", tx, rx, "--receiver", receiver, *args)[0]
+            if dest == "vxlan" and flooded(rx) - before < line["sent"]:
+                raise RuntimeError(f"only {flooded(rx) - before} of {line['sent']} frames crossed the bridge")
+            line.update(round=r, dest=dest)
+            rows.append(line)
+            b.say(f"round {r} overhead to {dest:5} {receiver:6}: {line['kernel-ns-per-frame']:.0f} ns/frame")
+    finally:
+        if dest == "vxlan":
+            remove_vxlan_bridge(rx)
+    return rows
+
+
+def summarize_kernel(kernel):
+    out = {}
+    for dest in ("host", "other-host"):
+        for receiver in ("tc", "socket", "afpacket"):
+            mine = [r for r in kernel.get("throughput", []) if r["receiver"] == receiver and r["dest"] == dest]
+            if mine:
+                out[f"throughput-{dest}-{receiver}"] = {
+                    "rounds": len(mine),
+                    "lossless-rounds": sum(1 for r in mine if r["lost"] == 0),
+                    "frames-per-second-median": statistics.median(r["sent-rate"] for r in mine),
+                    "frames-per-second-min": min(r["sent-rate"] for r in mine),
+                    "kernel-ns-per-frame-median": statistics.median(r["kernel-ns-per-frame"] for r in mine),
+                    "lost-max": max(r["lost"] for r in mine),
+                }
+    for dest in ("host", "vxlan"):
+        medians = {}
+        for receiver in OVERHEAD_RECEIVERS:
+            mine = [r["kernel-ns-per-frame"] for r in kernel.get("overhead", [])
+                    if r["receiver"] == receiver and r.get("dest", "host") == dest]
+            if mine:
+                medians[receiver] = {"kernel-ns-per-frame": statistics.median(mine), "min": min(mine),
+                                     "max": max(mine)}
+        if "none" in medians:
+            base = medians["none"]["kernel-ns-per-frame"]
+            for receiver in ("empty", "tc", "socket"):
+                if receiver in medians:
+                    m = medians[receiver]
+                    m["extra-ns"] = m["kernel-ns-per-frame"] - base
+                    m["extra-percent"] = 100 * m["extra-ns"] / base
+                    if receiver != "empty" and "empty" in medians:
+                        above = m["kernel-ns-per-frame"] - medians["empty"]["kernel-ns-per-frame"]
+                        m["extra-ns-above-empty"] = above
+                        m["extra-percent-above-empty"] = 100 * above / base
+        out[f"overhead-{dest}"] = medians
+    return out
+
+
 def summarize(results):
     out = {}
     for section in ("throughput", "throughput-rps"):
@@ -239,6 +381,8 @@ def summarize(results):
             base = medians["none"]["cpu1-ns-per-frame"]
             medians["test-run"]["tc-percent-of-path"] = 100 * tc / base
     out["overhead"] = medians
+    if results.get("kernel"):
+        out["kernel"] = summarize_kernel(results["kernel"])
     return out
 
 
@@ -270,7 +414,7 @@ def main():
         with open(results_path) as f:
             results = json.load(f)
     results.update({"frames": FRAMES, "rates": RATES, "rps-rates": RPS_RATES, "overhead-rate": OVERHEAD_RATE,
-                    "overhead-seconds": OVERHEAD_SECONDS})
+                    "overhead-seconds": OVERHEAD_SECONDS, "kernel-frames": KERNEL_FRAMES})
     with b.Cleanup() as cleanup:
         cleanup.add(lambda: open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before))
         with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
@@ -288,6 +432,8 @@ def main():
             results["overhead"] = overhead(tx, rx, rounds)
             with tempfile.TemporaryDirectory() as workdir:
                 results["test-run"] = test_runs(tx, rx, rounds, workdir)
+        if what in ("kernel", "all"):
+            results["kernel"] = kernel_source(tx, rx, rounds)
     results["summary"] = summarize(results)
     print(json.dumps(results["summary"], indent=2))
     b.save("snoop", results)

@@ -60,12 +60,34 @@ const ETH_P_ALL: u16 = 0x0003;
 
 fn usage() -> &'static str {
     "usage:\n  snoop-bench throughput --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
-     --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible) [--reader-cpu C]\n  \
+     --receiver tc|socket|afpacket --frames N --rates R,R,... (0: as fast as possible) [--reader-cpu C] \
+     [--kernel-source XDP_SOURCE_PY [--other-host]]\n  \
      snoop-bench overhead --tx-ns NS --rx-ns NS --rx-if IF --src IP --dst IP \
-     --receiver none|tc|socket --rate R --seconds S\n  \
+     --receiver none|tc|socket (--rate R --seconds S | --kernel-source XDP_SOURCE_PY --frames N [--other-host]) \
+     [--no-sink]\n  \
      snoop-bench send --tx-ns NS --src IP --dst IP --frames N --rate R [--first K] [--vni V] [--stamps FILE] \
      [--order sequential|random]\n  \
-     snoop-bench frame --src IP --dst IP --out FILE"
+     snoop-bench frame --src IP --dst IP --out FILE [--arp] [--first K]"
+}
+
+/// Whom the kernel source's frames are addressed to (outer MAC).
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    /// The receiving interface: the stack takes each frame up to UDP.
+    #[default]
+    ThisHost,
+    /// Another host (the frame's own MAC is kept): the stack drops each
+    /// frame at IP, right after the hooks.
+    OtherHost,
+}
+
+impl Destination {
+    const fn source_name(self) -> &'static str {
+        match self {
+            Self::ThisHost => "kernel",
+            Self::OtherHost => "kernel-other-host",
+        }
+    }
 }
 
 #[derive(Default)]
@@ -89,6 +111,16 @@ struct Args {
     random_order: bool,
     /// The CPU the event or frame reader runs on (1 unless told).
     reader_cpu: usize,
+    /// `frame`: an ARP request in VXLAN instead of the non-ARP payload.
+    arp: bool,
+    /// `throughput`, `overhead`: frames from this `bench/xdp_source.py`
+    /// instead of the UDP sender.
+    kernel_source: Option<PathBuf>,
+    /// With `kernel_source`: whom the frames are addressed to.
+    destination: Destination,
+    /// `overhead`: no UDP sink on port 4789: the receive namespace has a
+    /// VXLAN device of its own that terminates the frames.
+    no_sink: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -96,6 +128,14 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args =
         Args { command: it.next().unwrap_or_default(), vni: VNI, reader_cpu: 1, ..Args::default() };
     while let Some(flag) = it.next() {
+        if matches!(flag.as_str(), "--arp" | "--other-host" | "--no-sink") {
+            args.arp |= flag == "--arp";
+            if flag == "--other-host" {
+                args.destination = Destination::OtherHost;
+            }
+            args.no_sink |= flag == "--no-sink";
+            continue;
+        }
         let value = it.next().with_context(|| format!("{flag} needs a value\n{}", usage()))?;
         match flag.as_str() {
             "--tx-ns" => args.tx_ns = value,
@@ -115,6 +155,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--stamps" => args.stamps = Some(value.into()),
             "--out" => args.out = Some(value.into()),
             "--reader-cpu" => args.reader_cpu = value.parse().context("--reader-cpu")?,
+            "--kernel-source" => args.kernel_source = Some(value.into()),
             "--order" => {
                 args.random_order = match value.as_str() {
                     "sequential" => false,
@@ -166,12 +207,16 @@ fn arp_payloads(vni: u32, first: u32, count: u64, random_order: bool) -> Vec<Vec
         .collect()
 }
 
-/// A VXLAN payload that is not ARP: an inner IPv4/UDP frame of 64 bytes.
+/// A VXLAN payload that is not ARP: an inner IPv4/UDP frame of 64 bytes,
+/// its IPv4 header checksum set (a bridge with netfilter checks it).
 fn other_payload(vni: u32) -> Vec<u8> {
     let [_, v0, v1, v2] = vni.to_be_bytes();
     let mut payload = vec![0x08, 0, 0, 0, v0, v1, v2, 0];
     payload.extend_from_slice(&[0x02, 0x5c, 0, 0, 0, 2, 0x02, 0x5c, 0, 0, 0, 1, 0x08, 0x00]);
-    payload.extend_from_slice(&[0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 1, 10, 1, 0, 2]);
+    let mut ip = [0x45, 0, 0, 50, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 1, 0, 1, 10, 1, 0, 2];
+    let checksum = ipv4_header_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+    payload.extend_from_slice(&ip);
     payload.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 30, 0, 0]);
     payload.extend_from_slice(&[0xab; 22]);
     payload
@@ -408,12 +453,63 @@ fn vxlan_port_sink(rx_ns: &str) -> anyhow::Result<Socket> {
     .map_err(|_| anyhow::anyhow!("the sink thread panicked"))?
 }
 
+/// What `bench/xdp_source.py` reported.
+struct KernelSent {
+    sent: Sent,
+    /// The kernel's time per frame over the receive path, on CPU 1.
+    ns_per_frame: f64,
+}
+
+/// Has `bench/xdp_source.py` pass `count` copies of `frame` up the receive
+/// interface's path on CPU 1, as fast as that CPU goes; with `number_arp`,
+/// each copy a new ARP binding (the frame must be ARP in VXLAN).
+fn kernel_send(
+    args: &Args,
+    helper: &std::path::Path,
+    frame: &[u8],
+    count: u64,
+    number_arp: bool,
+) -> anyhow::Result<KernelSent> {
+    let path = std::env::temp_dir().join(format!("snoop-bench-{}.frame", std::process::id()));
+    std::fs::write(&path, frame).with_context(|| path.display().to_string())?;
+    let mut command = std::process::Command::new("ip");
+    command.args(["netns", "exec", &args.rx_ns, "python3"]).arg(helper).arg(&args.rx_if).arg(&path);
+    command.args([count.to_string(), "--cpu".into(), "1".into()]);
+    if number_arp {
+        command.args(["--vary-arp", "1"]);
+    }
+    if args.destination == Destination::OtherHost {
+        command.arg("--other-host");
+    }
+    let output = command.output().context("running bench/xdp_source.py");
+    let _ = std::fs::remove_file(&path);
+    let output = output?;
+    if !output.status.success() {
+        bail!("bench/xdp_source.py failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("bench/xdp_source.py's report")?;
+    let frames = report["frames"].as_u64().context("no frame count")?;
+    if number_arp && report["generated"].as_u64() != Some(frames) {
+        bail!("the XDP source numbered {} bindings for {frames} frames", report["generated"]);
+    }
+    Ok(KernelSent {
+        sent: Sent { frames, seconds: report["seconds"].as_f64().context("no seconds")? },
+        ns_per_frame: report["kernel-ns-per-frame"].as_f64().context("no kernel time")?,
+    })
+}
+
 fn throughput(args: &Args) -> anyhow::Result<()> {
     if args.frames == 0 || args.rates.is_empty() || args.rx_ns.is_empty() || args.rx_if.is_empty() {
         bail!("{}", usage());
     }
+    if args.kernel_source.is_some() && args.rates.iter().any(|&rate| rate != 0) {
+        bail!("the kernel source runs unpaced: --rates 0");
+    }
     let _sink = vxlan_port_sink(&args.rx_ns)?;
-    let payloads = Arc::new(arp_payloads(args.vni, 0, args.frames, false));
+    // The kernel source numbers its copies of the first binding itself.
+    let distinct = if args.kernel_source.is_some() { 1 } else { args.frames };
+    let payloads = Arc::new(arp_payloads(args.vni, 0, distinct, false));
     for &rate in &args.rates {
         let (mut snooper, reader) = match args.receiver.as_str() {
             "tc" | "socket" => {
@@ -427,7 +523,15 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
         };
         let programs_before = program_stats()?;
         let (idle_before, wall) = (idle_us(1)?, Instant::now());
-        let sent = send_from_namespace(args, payloads.clone(), args.frames, rate)?;
+        let (sent, kernel_ns) = match &args.kernel_source {
+            Some(helper) => {
+                let frame =
+                    vxlan_frame(args.src.context("--src")?, args.dst.context("--dst")?, &payloads[0])?;
+                let kernel = kernel_send(args, helper, &frame, args.frames, true)?;
+                (kernel.sent, Some(kernel.ns_per_frame))
+            }
+            None => (send_from_namespace(args, payloads.clone(), args.frames, rate)?, None),
+        };
         // CPU 1 over the send: with RPS it runs the receive path and the
         // program, and its busy time per frame says what one core could take.
         let (idle_after, wall) = (idle_us(1)?, wall.elapsed());
@@ -448,6 +552,10 @@ fn throughput(args: &Args) -> anyhow::Result<()> {
             "cpu1-busy-us": busy_us,
             "cpu1-ns-per-frame": ns_per(u128::from(busy_us) * 1000, sent.frames),
         });
+        if let Some(ns) = kernel_ns {
+            line["source"] = args.destination.source_name().into();
+            line["kernel-ns-per-frame"] = ns.into();
+        }
         if let Some(snooper) = snooper.as_mut() {
             for counter in [Counter::Seen, Counter::Matched, Counter::Deduplicated, Counter::RingBufferFull] {
                 line[counter.name()] = snooper.counter(counter).context("counters")?.into();
@@ -516,7 +624,9 @@ fn program_delta(
 
 fn overhead(args: &Args) -> anyhow::Result<()> {
     let rate = args.rates.first().copied().unwrap_or(0);
-    if rate == 0 || args.seconds <= 0.0 || args.rx_ns.is_empty() || args.rx_if.is_empty() {
+    let paced = rate > 0 && args.seconds > 0.0;
+    let unpaced = args.kernel_source.is_some() && args.frames > 0;
+    if !(paced || unpaced) || args.rx_ns.is_empty() || args.rx_if.is_empty() {
         bail!("{}", usage());
     }
     let mode = match args.receiver.as_str() {
@@ -526,7 +636,27 @@ fn overhead(args: &Args) -> anyhow::Result<()> {
         other => bail!("unknown receiver {other}"),
     };
     let _snooper = mode.map(|mode| snooper(args, mode)).transpose()?;
-    let _sink = vxlan_port_sink(&args.rx_ns)?;
+    let _sink = if args.no_sink { None } else { Some(vxlan_port_sink(&args.rx_ns)?) };
+    if let Some(helper) = &args.kernel_source {
+        // The kernel's clock around the receive path, frame after frame on
+        // CPU 1: no CPU accounting involved.
+        let frame =
+            vxlan_frame(args.src.context("--src")?, args.dst.context("--dst")?, &other_payload(args.vni))?;
+        let programs_before = program_stats()?;
+        let kernel = kernel_send(args, helper, &frame, args.frames, false)?;
+        let (run_ns, runs) = program_delta(&programs_before, &program_stats()?);
+        let line = serde_json::json!({
+            "receiver": args.receiver,
+            "source": args.destination.source_name(),
+            "sent": kernel.sent.frames,
+            "sent-rate": rate_of(kernel.sent.frames, kernel.sent.seconds),
+            "kernel-ns-per-frame": kernel.ns_per_frame,
+            "program-runs": runs,
+            "program-ns-per-run": ns_per(run_ns, runs),
+        });
+        println!("{line}");
+        return Ok(());
+    }
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
@@ -559,27 +689,52 @@ fn overhead(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The frame `overhead` sends, as it reaches the receiver: Ethernet,
-/// IPv4 (no options, don't fragment), UDP to the VXLAN port, then
-/// [`other_payload`]. Checksums are left zero: the snooper reads none.
+/// Writes the frame `overhead` sends (with `--arp`, the first one
+/// `throughput` sends), as it reaches the receiver: see [`vxlan_frame`].
 fn frame_command(args: &Args) -> anyhow::Result<()> {
     let (src, dst) = (args.src.context("--src")?, args.dst.context("--dst")?);
     let out = args.out.as_ref().context("--out")?;
-    let payload = other_payload(args.vni);
+    let payload = if args.arp {
+        arp_payloads(args.vni, args.first, 1, false).swap_remove(0)
+    } else {
+        other_payload(args.vni)
+    };
+    std::fs::write(out, vxlan_frame(src, dst, &payload)?).with_context(|| out.display().to_string())
+}
+
+/// A whole frame around a VXLAN payload: Ethernet, IPv4 (no options, don't
+/// fragment, header checksum set, so that the stack takes it when
+/// `bench/xdp_source.py` passes it up), UDP to the VXLAN port (checksum
+/// zero: none), then the payload.
+fn vxlan_frame(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> anyhow::Result<Vec<u8>> {
     let udp_len = u16::try_from(8 + payload.len()).context("payload size")?;
     let ip_len = 20 + udp_len;
     let mut frame = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    frame.extend_from_slice(&[0x45, 0]);
-    frame.extend_from_slice(&ip_len.to_be_bytes());
-    frame.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
-    frame.extend_from_slice(&src.octets());
-    frame.extend_from_slice(&dst.octets());
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&ip_len.to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    let checksum = ipv4_header_checksum(&ip);
+    ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+    frame.extend_from_slice(&ip);
     frame.extend_from_slice(&40_000_u16.to_be_bytes());
     frame.extend_from_slice(&VXLAN_PORT.to_be_bytes());
     frame.extend_from_slice(&udp_len.to_be_bytes());
     frame.extend_from_slice(&[0, 0]);
-    frame.extend_from_slice(&payload);
-    std::fs::write(out, &frame).with_context(|| out.display().to_string())
+    frame.extend_from_slice(payload);
+    Ok(frame)
+}
+
+/// RFC 791's header checksum: the ones' complement of the ones' complement
+/// sum of the header's 16-bit words, the checksum field counted as zero.
+fn ipv4_header_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 =
+        header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !u16::try_from(sum).unwrap_or(u16::MAX)
 }
 
 /// A paced stream of distinct bindings; with `--stamps`, one line per
