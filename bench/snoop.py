@@ -306,7 +306,17 @@ def summarize_kernel(kernel):
                     "frames-per-second-min": min(r["sent-rate"] for r in mine),
                     "kernel-ns-per-frame-median": statistics.median(r["kernel-ns-per-frame"] for r in mine),
                     "lost-max": max(r["lost"] for r in mine),
+                    # Events (or frames, for the baseline) that reached the
+                    # reader, per second of sending.
+                    "delivered-per-second-median": statistics.median(
+                        r["received"] / r["send-seconds"] for r in mine),
                 }
+        base = out.get(f"throughput-{dest}-afpacket", {}).get("delivered-per-second-median")
+        for receiver in ("tc", "socket"):
+            if base and f"throughput-{dest}-{receiver}" in out:
+                # The ratio to the baseline measured in the same run.
+                mine = out[f"throughput-{dest}-{receiver}"]
+                mine["delivered-vs-baseline"] = mine["delivered-per-second-median"] / base
     for dest in ("host", "vxlan"):
         medians = {}
         for receiver in OVERHEAD_RECEIVERS:
