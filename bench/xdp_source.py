@@ -26,7 +26,7 @@ how many copies the program made.
 
 The frames go in one call, as fast as the CPU takes them: there is no
 pacing, because each call sets up and tears down a page pool, which took
-about 28 ms here, so calls small enough to pace by would measure that.
+25–28 ms here, so calls small enough to pace by would measure that.
 The kernel reports the call's average time per frame (its clock around
 the batches, resched excluded).
 
