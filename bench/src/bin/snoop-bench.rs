@@ -786,3 +786,32 @@ fn main() -> anyhow::Result<()> {
         _ => bail!("{}", usage()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_header_checksum_matches_a_known_header() {
+        // 192.168.0.1 -> 192.168.0.199, UDP, total length 115: checksum 0xb861.
+        let header = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01,
+            0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(ipv4_header_checksum(&header), 0xb861);
+    }
+
+    #[test]
+    fn frames_verify_as_the_stack_checks_them() {
+        // A header whose checksum field is set sums to 0xffff: its checksum
+        // computed again is zero.
+        for payload in [other_payload(VNI), arp_payloads(VNI, 0, 1, false).swap_remove(0)] {
+            let frame = vxlan_frame(Ipv4Addr::new(10, 200, 0, 1), Ipv4Addr::new(10, 200, 0, 2), &payload)
+                .expect("a small frame");
+            assert_eq!(ipv4_header_checksum(&frame[14..34]), 0, "outer header");
+            assert_eq!(frame.len(), 14 + 20 + 8 + payload.len());
+        }
+        let inner = other_payload(VNI);
+        assert_eq!(ipv4_header_checksum(&inner[22..42]), 0, "inner header");
+    }
+}
