@@ -168,6 +168,39 @@ fn nd_solicitation_advertisement_and_dad() {
 }
 
 #[test]
+fn classify_into_overwrites_every_field_of_a_used_event() {
+    // The kernel classifies frame after frame into one per-CPU scratch
+    // event, so a success must leave nothing of the frame before: a probe
+    // after a request must not keep its IP, DAD after an NS not its family.
+    let used = super::LearnEvent {
+        outer_src: [0xee; 16],
+        outer_dst: [0xee; 16],
+        ip: [0xee; 16],
+        vni: u32::MAX,
+        mac: [0xee; 6],
+        vlan: 0x0eee,
+        outer_family: 0xee,
+        ip_family: 0xee,
+        kind: 0xee,
+        direction: 0xee,
+    };
+    let frames = [
+        arp(1, HOST_MAC, [10, 0, 0, 1], [10, 0, 0, 2]),
+        arp(1, HOST_MAC, [0, 0, 0, 0], [10, 0, 0, 1]),
+        nd(true, V6_HOST, V6_TARGET, None, 255),
+        nd(false, V6_TARGET, V6_TARGET, Some(HOST_MAC), 255),
+        nd(true, [0; 16], V6_TARGET, None, 255),
+    ];
+    for frame in frames {
+        let fresh = run(&frame).expect("classified");
+        let mut reused = used;
+        super::classify_into(frame.bytes().as_slice(), &Settings::DEFAULT, direction::INGRESS, &mut reused)
+            .expect("classified");
+        assert_eq!(reused, fresh, "kind {}", fresh.kind);
+    }
+}
+
+#[test]
 fn nd_with_a_wrong_hop_limit_is_malformed_and_nd_can_be_off() {
     assert_eq!(run(&nd(true, V6_HOST, V6_TARGET, None, 64)), Err(Reject::Malformed));
     let off = Settings { nd: 0, ..Settings::DEFAULT };
@@ -285,7 +318,9 @@ fn counter_indices_are_dense_and_ordered() {
 #[test]
 fn shared_types_have_no_padding() {
     assert_eq!(core::mem::size_of::<Settings>(), 2 + 1 + 1 + 4 + 8);
-    assert_eq!(core::mem::size_of::<super::LearnEvent>(), 4 + 16 * 3 + 6 + 2 + 4);
+    assert_eq!(core::mem::size_of::<super::LearnEvent>(), 16 * 3 + 4 + 6 + 2 + 4);
+    // The kernel side copies events in 8-byte words.
+    assert_eq!(core::mem::align_of::<super::LearnEvent>(), 8);
     assert_eq!(core::mem::size_of::<super::DedupKey>(), 16 * 2 + 4 + 6 + 2);
     assert_eq!(core::mem::size_of::<super::InterfaceCounters>(), 8 * 6);
 }

@@ -178,7 +178,10 @@ mod program {
             }
         }
         if let Some(mut entry) = EVENTS.reserve::<LearnEvent>(0) {
-            entry.write(*event);
+            // A copy the compiler may treat as non-overlapping: inlined as
+            // eight 8-byte moves. `entry.write(*event)` became a call to a
+            // byte-loop memmove, since both are raw pointers into maps.
+            unsafe { core::ptr::copy_nonoverlapping(core::ptr::from_ref(event), entry.as_mut_ptr(), 1) };
             // Wake the reader at most once per WAKEUP_COALESCE_NS; it reads
             // again on its own soon after any read that found events.
             let flags = match LAST_WAKEUP.get_ptr_mut(0) {

@@ -394,21 +394,26 @@ impl EventReader {
 }
 
 /// An event from the ring buffer's bytes; `None` if the size is wrong.
+/// The offsets come from the shared type, so a change of its layout
+/// cannot leave this reading the old one.
 fn decode(bytes: &[u8]) -> Option<LearnEvent> {
+    use core::mem::offset_of;
     let bytes: &[u8; size_of::<LearnEvent>()] = bytes.get(..size_of::<LearnEvent>())?.try_into().ok()?;
-    let u32_at = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let take16 = |at: usize| -> [u8; 16] { bytes[at..at + 16].try_into().unwrap_or([0; 16]) };
+    let take = |at: usize| -> [u8; 16] { bytes[at..at + 16].try_into().unwrap_or([0; 16]) };
+    let vni = offset_of!(LearnEvent, vni);
+    let mac = offset_of!(LearnEvent, mac);
+    let vlan = offset_of!(LearnEvent, vlan);
     Some(LearnEvent {
-        vni: u32_at(0),
-        outer_src: take16(4),
-        outer_dst: take16(20),
-        ip: take16(36),
-        mac: bytes[52..58].try_into().unwrap_or([0; 6]),
-        vlan: u16::from_ne_bytes([bytes[58], bytes[59]]),
-        outer_family: bytes[60],
-        ip_family: bytes[61],
-        kind: bytes[62],
-        direction: bytes[63],
+        outer_src: take(offset_of!(LearnEvent, outer_src)),
+        outer_dst: take(offset_of!(LearnEvent, outer_dst)),
+        ip: take(offset_of!(LearnEvent, ip)),
+        vni: u32::from_ne_bytes(bytes[vni..vni + 4].try_into().unwrap_or([0; 4])),
+        mac: bytes[mac..mac + 6].try_into().unwrap_or([0; 6]),
+        vlan: u16::from_ne_bytes([bytes[vlan], bytes[vlan + 1]]),
+        outer_family: bytes[offset_of!(LearnEvent, outer_family)],
+        ip_family: bytes[offset_of!(LearnEvent, ip_family)],
+        kind: bytes[offset_of!(LearnEvent, kind)],
+        direction: bytes[offset_of!(LearnEvent, direction)],
     })
 }
 
