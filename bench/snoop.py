@@ -36,6 +36,8 @@ kernel: the same questions with an in-kernel source instead of the UDP
   the kernel's time per frame for each, alternating, ROUNDS times, on two
   paths: to the full UDP socket as above, and through a VXLAN device and a
   bridge (vxlan_bridge), which is what a VTEP host does with such a frame.
+  kernel-throughput and kernel-overhead run one of the two parts alone and
+  keep the other's last rows.
 
 usage: sudo bench/run.sh snoop [throughput|rps|overhead|kernel|kernel-throughput|kernel-overhead|all] [ROUNDS]
 Writes bench/results/snoop.json, docs/img/snoop-throughput.png and
@@ -140,18 +142,22 @@ def program_id(name):
     raise RuntimeError(f"no program {name} loaded")
 
 
+def bpf_stats(value):
+    """Turns the kernel's BPF run-time statistics on ("1") or off ("0")."""
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write(value)
+
+
 def test_run_ns(prog_id, frame_path):
     """The kernel's average time per run of `prog_id` on the frame, with
     the BPF statistics off for the duration."""
-    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-        f.write("0")
+    bpf_stats("0")
     try:
         out = subprocess.run(["bpftool", "prog", "run", "id", str(prog_id), "data_in", frame_path,
                               "repeat", str(PROG_RUN_REPEAT)],
                              capture_output=True, text=True, check=True, timeout=120)
     finally:
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write("1")
+        bpf_stats("1")
     found = re.search(r"duration \(average\): (\d+)ns", out.stdout + out.stderr)
     if not found:
         raise RuntimeError(f"bpftool prog run said: {out.stdout} {out.stderr}")
@@ -203,11 +209,6 @@ def overhead(tx, rx, rounds):
     return rows
 
 
-def bpf_stats(value):
-    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-        f.write(value)
-
-
 def kernel_source(tx, rx, rounds, parts=("throughput", "overhead")):
     """The `kernel` section (or one of its parts): throughput and overhead
     rows, each with the kernel's time per frame, with the BPF statistics
@@ -228,7 +229,7 @@ def kernel_source(tx, rx, rounds, parts=("throughput", "overhead")):
                     b.say(f"round {r} to {dest:10} {receiver:8}: {line['sent-rate']:9.0f} frames/s, lost "
                           f"{line['lost']}, {line['kernel-ns-per-frame']:.0f} ns/frame")
             for dest in ("host", "vxlan") if "overhead" in parts else ():
-                rows["overhead"] += kernel_overhead(rx, tx, r, dest)
+                rows["overhead"] += kernel_overhead(tx, rx, r, dest)
     finally:
         bpf_stats("1")
     return rows
@@ -267,7 +268,7 @@ def flooded(rx):
     return int(out.stdout)
 
 
-def kernel_overhead(rx, tx, r, dest):
+def kernel_overhead(tx, rx, r, dest):
     """One round of the kernel source's overhead runs; `dest` "host" ends
     each frame in the full UDP socket, "vxlan" in vxlan_bridge's flood."""
     rows, where = [], []
@@ -427,9 +428,8 @@ def main():
     results.update({"frames": FRAMES, "rates": RATES, "rps-rates": RPS_RATES, "overhead-rate": OVERHEAD_RATE,
                     "overhead-seconds": OVERHEAD_SECONDS, "kernel-frames": KERNEL_FRAMES})
     with b.Cleanup() as cleanup:
-        cleanup.add(lambda: open("/proc/sys/kernel/bpf_stats_enabled", "w").write(stats_before))
-        with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
-            f.write("1")
+        cleanup.add(lambda: bpf_stats(stats_before))
+        bpf_stats("1")
         tx, rx = b.veth_namespaces(cleanup, "svabtx", "svabrx", TX_ADDR, RX_ADDR)
         if what in ("throughput", "all"):
             rps(rx, 0)
