@@ -29,9 +29,26 @@ def bpf(cmd, attr):
     return ret, buf.raw
 
 
+# Opcodes (class | mode or operation | size or source) the helpers use.
+MOV64_IMM, MOV64_REG, ADD64_IMM, AND64_IMM, OR64_IMM = 0xB7, 0xBF, 0x07, 0x57, 0x47
+TO_BE = 0xDC  # BPF_ALU | BPF_END | BPF_TO_BE; imm = width in bits
+LDX_W, LDX_DW, STX_W, STX_DW, ST_W = 0x61, 0x79, 0x63, 0x7B, 0x62
+JEQ_IMM, JGT_REG, CALL, EXIT, LD_IMM64 = 0x15, 0x2D, 0x85, 0x95, 0x18
+
+
 def insn(code, dst=0, src=0, off=0, imm=0):
     """One instruction: opcode, registers, offset, immediate."""
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+
+
+def map_element(cmd, fd, key, value):
+    """BPF_MAP_LOOKUP_ELEM or BPF_MAP_UPDATE_ELEM (flags 0) on a map of
+    u32 keys and u64 values; returns the value (read back for a lookup)."""
+    key, val = ctypes.c_uint32(key), ctypes.c_uint64(value & (2**64 - 1))
+    # map_fd, (padding), key, value, flags.
+    attr = struct.pack("<IxxxxQQQ", fd, ctypes.addressof(key), ctypes.addressof(val), 0)
+    bpf(cmd, attr)
+    return val.value
 
 
 def load_program(prog_type, insns, name):

@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-from bpfsys import BPF_LINK_CREATE, BPF_OBJ_GET_INFO_BY_FD, bpf, insn, load_program
+from bpfsys import BPF_LINK_CREATE, BPF_OBJ_GET_INFO_BY_FD, EXIT, MOV64_IMM, bpf, insn, load_program
 
 BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_TCX_INGRESS = 46
@@ -29,7 +29,7 @@ NAME = b"bench_empty_tc"
 
 def load():
     # r0 = -1 (TCX_NEXT); exit
-    return load_program(BPF_PROG_TYPE_SCHED_CLS, insn(0xB7, imm=-1) + insn(0x95), NAME)
+    return load_program(BPF_PROG_TYPE_SCHED_CLS, insn(MOV64_IMM, imm=-1) + insn(EXIT), NAME)
 
 
 def program_id(fd):

@@ -47,8 +47,9 @@ import struct
 import sys
 import time
 
-from bpfsys import (BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_PROG_TEST_RUN, bpf, insn,
-                    load_program)
+from bpfsys import (ADD64_IMM, AND64_IMM, BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+                    BPF_PROG_TEST_RUN, CALL, EXIT, JEQ_IMM, JGT_REG, LD_IMM64, LDX_DW, LDX_W, MOV64_IMM,
+                    MOV64_REG, OR64_IMM, ST_W, STX_DW, STX_W, TO_BE, bpf, insn, load_program, map_element)
 
 BPF_MAP_TYPE_ARRAY = 2
 BPF_PROG_TYPE_XDP = 6
@@ -66,12 +67,7 @@ ARP_SHA_LOW4 = ARP + 8 + 2  # the sender MAC's last 4 bytes
 ARP_SPA = ARP + 14
 ARP_END = ARP + 28
 
-# Opcodes used below (class | mode/op | size/source).
-MOV64_IMM, MOV64_REG, ADD64_IMM, AND64_IMM, OR64_IMM = 0xB7, 0xBF, 0x07, 0x57, 0x47
-TO_BE = 0xDC  # BPF_ALU | BPF_END | BPF_TO_BE; imm = width in bits
-LDX_W, LDX_DW, STX_W, STX_DW, ST_W = 0x61, 0x79, 0x63, 0x7B, 0x62
-JEQ_IMM, JGT_REG, CALL, EXIT, LD_IMM64 = 0x15, 0x2D, 0x85, 0x95, 0x18
-MAP_LOOKUP_ELEM = 1
+MAP_LOOKUP_ELEM = 1  # the helper's number
 R0, R1, R2, R3, R4, R5, R6, R7, R10 = 0, 1, 2, 3, 4, 5, 6, 7, 10
 
 
@@ -125,21 +121,8 @@ def counter_map(first):
     attr = struct.pack("<IIIII", BPF_MAP_TYPE_ARRAY, 4, 8, 1, 0)
     fd = bpf(BPF_MAP_CREATE, attr)[0]
     # The program adds one before it writes: binding FIRST comes first.
-    map_write(fd, first - 1)
+    map_element(BPF_MAP_UPDATE_ELEM, fd, 0, first - 1)
     return fd
-
-
-def map_write(fd, value):
-    key, val = ctypes.c_uint32(0), ctypes.c_uint64(value & (2**64 - 1))
-    attr = struct.pack("<IxxxxQQQ", fd, ctypes.addressof(key), ctypes.addressof(val), 0)
-    bpf(BPF_MAP_UPDATE_ELEM, attr)
-
-
-def map_read(fd):
-    key, val = ctypes.c_uint32(0), ctypes.c_uint64(0)
-    attr = struct.pack("<IxxxxQQQ", fd, ctypes.addressof(key), ctypes.addressof(val), 0)
-    bpf(BPF_MAP_LOOKUP_ELEM, attr)
-    return val.value
 
 
 def run_live(prog_fd, frame, ifindex, repeat):
@@ -196,7 +179,7 @@ def main():
     seconds = time.perf_counter() - start
     result = {"frames": args.count, "seconds": seconds, "kernel-ns-per-frame": ns_per_frame}
     if counter is not None:
-        result["generated"] = map_read(counter) - (args.vary_arp - 1)
+        result["generated"] = map_element(BPF_MAP_LOOKUP_ELEM, counter, 0, 0) - (args.vary_arp - 1)
     print(json.dumps(result), flush=True)
 
 
