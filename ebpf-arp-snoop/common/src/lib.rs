@@ -30,6 +30,9 @@ pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the array of [`DedupKey::stamp`]s that suppresses repeats of a
 /// binding.
 pub const DEDUP_MAP: &str = "DEDUP";
+/// Name of the one-slot array holding the dedup epoch: every fingerprint
+/// mixes it in, so the host makes every stamp stale by changing it.
+pub const DEDUP_EPOCH_MAP: &str = "DEDUP_EPOCH";
 /// Name of the hash map of VTEPs to ignore (native EVPN VTEPs).
 pub const IGNORE_MAP: &str = "IGNORE_VTEPS";
 /// Name of the per-CPU scratch slot the kernel classifies into.
@@ -278,8 +281,20 @@ impl LearnEvent {
     };
 }
 
-/// The dedup map's key: one binding.
-#[repr(C)]
+/// One binding as the dedup array sees it.
+///
+/// A slot is chosen by what the binding is *about*, the (VNI, MAC, IP) of
+/// a host, and remembers *where* it was last seen: the VTEP is part of the
+/// fingerprint the slot keeps, not of the slot's index. So the same host
+/// seen behind another VTEP lands in the same slot with another
+/// fingerprint and goes up at once: a MAC that moves from VTEP A to B and
+/// back to A is never held back by A's old stamp. The host side can also
+/// find a binding's slot from (VNI, MAC, IP) alone, without knowing the
+/// VTEP, and clear it ([`DedupKey::slot`]); and one epoch number, mixed
+/// into every fingerprint, makes every stamp stale at once when it changes.
+///
+/// The inner VLAN is not part of it: the proxy core does not tell VLANs
+/// apart, so two frames that differ only there are one binding to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DedupKey {
     /// Outer source (the VTEP).
@@ -290,81 +305,97 @@ pub struct DedupKey {
     pub vni: u32,
     /// Sender MAC.
     pub mac: [u8; 6],
-    /// Inner VLAN.
-    pub vlan: u16,
+}
+
+/// One multiply-and-mix round of the dedup hash.
+#[inline(always)]
+const fn mix(h: u64, word: u64) -> u64 {
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+    let h = (h ^ word).wrapping_mul(MULTIPLIER);
+    h ^ (h >> 29)
+}
+
+/// The final avalanche of the dedup hash, so that every input bit reaches
+/// both the low (slot) and the high (fingerprint) bits.
+#[inline(always)]
+const fn finish(h: u64) -> u64 {
+    let h = (h ^ (h >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^ (h >> 29)
+}
+
+/// Bytes `i..i + 8` of a 16-byte address as one word.
+#[inline(always)]
+const fn half(b: &[u8; 16], i: usize) -> u64 {
+    u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])
 }
 
 impl DedupKey {
     /// The key for an event.
     #[must_use]
     pub const fn of(event: &LearnEvent) -> Self {
-        Self { vtep: event.outer_src, ip: event.ip, vni: event.vni, mac: event.mac, vlan: event.vlan }
+        Self { vtep: event.outer_src, ip: event.ip, vni: event.vni, mac: event.mac }
     }
 
-    /// A 64-bit hash of the binding: its low bits pick the dedup slot, its
-    /// high bits are the fingerprint kept in the slot. Six multiply-and-mix
-    /// rounds over the key's words, and a final mix, so that every key bit
-    /// reaches both.
+    /// A 64-bit hash of the host (VNI, MAC, IP), the VTEP left out: its
+    /// low bits pick the slot ([`DedupKey::slot`]), and
+    /// [`DedupKey::fingerprint`] goes on from it.
     #[inline(always)]
     #[must_use]
-    pub fn hash(&self) -> u64 {
-        const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
-        let half = |b: &[u8; 16], i: usize| {
-            u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]])
-        };
+    pub const fn binding_hash(&self) -> u64 {
         let m = self.mac;
-        let [v0, v1] = self.vlan.to_le_bytes();
-        let words = [
-            half(&self.vtep, 0),
-            half(&self.vtep, 8),
-            half(&self.ip, 0),
-            half(&self.ip, 8),
-            u64::from(self.vni),
-            u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], v0, v1]),
-        ];
         let mut h: u64 = 0x2545_f491_4f6c_dd1d;
-        for word in words {
-            h = (h ^ word).wrapping_mul(MULTIPLIER);
-            h ^= h >> 29;
-        }
-        h ^= h >> 32;
-        h = h.wrapping_mul(MULTIPLIER);
-        h ^ (h >> 29)
+        h = mix(h, half(&self.ip, 0));
+        h = mix(h, half(&self.ip, 8));
+        h = mix(h, self.vni as u64);
+        h = mix(h, u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0]));
+        h
     }
 
-    /// The dedup slot for a binding with this `hash`.
+    /// The dedup slot for a binding with this `binding_hash`.
     #[inline(always)]
     #[must_use]
-    pub const fn slot(hash: u64) -> u32 {
-        // Truncation intended: the low bits pick the slot.
+    pub const fn slot(binding_hash: u64) -> u32 {
         #[expect(clippy::cast_possible_truncation, reason = "the low bits pick the slot")]
-        let low = hash as u32;
+        let low = finish(binding_hash) as u32;
         low & (DEDUP_SLOTS - 1)
     }
 
-    /// What a slot holds once this binding went up at `now_ns`: the
-    /// hash's high 32 bits as the binding's fingerprint (never zero, so
-    /// that an empty slot matches nothing) and the time in units of 2^20 ns
-    /// (about 1.05 ms; the 32 bits wrap after about 52 days). One `u64`,
-    /// read and written whole: CPUs racing on a slot can see each other's
-    /// stamps, never half of one binding and half of another, as they
-    /// could with a key and a time stored apart.
+    /// What the slot remembers of this binding seen behind its VTEP in
+    /// dedup `epoch`: 32 bits, never zero (an empty slot matches nothing).
     #[inline(always)]
     #[must_use]
-    pub const fn stamp(hash: u64, now_ns: u64) -> u64 {
-        let fingerprint = (hash >> 32) | 1;
-        (fingerprint << 32) | ((now_ns >> 20) & 0xffff_ffff)
+    pub const fn fingerprint(&self, binding_hash: u64, epoch: u64) -> u32 {
+        let mut h = mix(binding_hash, half(&self.vtep, 0));
+        h = mix(h, half(&self.vtep, 8));
+        h = mix(h, epoch);
+        // The shift leaves 32 bits: nothing is cut.
+        let high = (finish(h) >> 32) as u32;
+        high | 1
     }
 
-    /// Whether `stamp` (a slot's content) says the binding with this `hash`
-    /// went up less than `window_ns` before `now_ns`. Another binding in
-    /// the same slot matches only if its fingerprint is equal too: one
-    /// chance in 2^31, which at worst holds that binding's event back until
-    /// its next frame after the window.
+    /// What a slot holds once the binding with this `fingerprint` went up at
+    /// `now_ns`: the fingerprint and the time in units of 2^20 ns (about
+    /// 1.05 ms; the 32 bits wrap after about 52 days). One `u64`, read and
+    /// written whole: CPUs racing on a slot can see each other's stamps,
+    /// never half of one binding and half of another, as they could with a
+    /// key and a time stored apart.
     #[inline(always)]
     #[must_use]
-    pub const fn fresh(stamp: u64, hash: u64, now_ns: u64, window_ns: u64) -> bool {
-        if stamp >> 32 != Self::stamp(hash, 0) >> 32 {
+    pub const fn stamp(fingerprint: u32, now_ns: u64) -> u64 {
+        ((fingerprint as u64) << 32) | ((now_ns >> 20) & 0xffff_ffff)
+    }
+
+    /// Whether `stamp` (a slot's content) says the binding with this
+    /// `fingerprint` went up less than `window_ns` before `now_ns`. Another
+    /// binding in the same slot (the same host behind another VTEP, an
+    /// older epoch, or another host whose hash collides) matches only if
+    /// its fingerprint is equal too: one chance in 2^31, which at worst
+    /// holds that binding's event back until its next frame after the
+    /// window.
+    #[inline(always)]
+    #[must_use]
+    pub const fn fresh(stamp: u64, fingerprint: u32, now_ns: u64, window_ns: u64) -> bool {
+        if stamp >> 32 != fingerprint as u64 {
             return false;
         }
         let elapsed = ((now_ns >> 20) & 0xffff_ffff).wrapping_sub(stamp & 0xffff_ffff) & 0xffff_ffff;
@@ -651,17 +682,15 @@ pub fn classify_into<P: PacketBytes + ?Sized>(
     Ok(())
 }
 
-// SAFETY (all four): plain `#[repr(C)]` structs (`LearnEvent` also 8-byte
+// SAFETY (all three): plain `#[repr(C)]` structs (`LearnEvent` also 8-byte
 // aligned) of integers and byte arrays whose field sizes add up to their
-// size (16, 64, 44 and 48 bytes, checked by the layout test), so they have no
+// size (16, 64 and 48 bytes, checked by the layout test), so they have no
 // padding and every bit pattern is a valid value, which is what `Pod`
 // requires.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for Settings {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LearnEvent {}
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for DedupKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for InterfaceCounters {}
 

@@ -321,7 +321,6 @@ fn shared_types_have_no_padding() {
     assert_eq!(core::mem::size_of::<super::LearnEvent>(), 16 * 3 + 4 + 6 + 2 + 4);
     // The kernel side copies events in 8-byte words.
     assert_eq!(core::mem::align_of::<super::LearnEvent>(), 8);
-    assert_eq!(core::mem::size_of::<super::DedupKey>(), 16 * 2 + 4 + 6 + 2);
     assert_eq!(core::mem::size_of::<super::InterfaceCounters>(), 8 * 6);
 }
 
@@ -377,66 +376,102 @@ fn binding(n: u8) -> super::DedupKey {
         ip: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, n],
         vni: 100,
         mac: [0x02, 0, 0, 0, 0, n],
-        vlan: 0,
     }
+}
+
+/// A binding's slot and its fingerprint in `epoch`.
+fn slot_and_fingerprint(key: &super::DedupKey, epoch: u64) -> (u32, u32) {
+    let hash = key.binding_hash();
+    (super::DedupKey::slot(hash), key.fingerprint(hash, epoch))
 }
 
 const SECOND: u64 = 1_000_000_000;
 
 #[test]
 fn a_binding_is_fresh_within_the_window_and_stale_after_it() {
-    let key = binding(1);
-    let hash = key.hash();
+    let (_, fingerprint) = slot_and_fingerprint(&binding(1), 0);
     let sent_at = 7_200 * SECOND;
-    let stamp = super::DedupKey::stamp(hash, sent_at);
+    let stamp = super::DedupKey::stamp(fingerprint, sent_at);
     assert_ne!(stamp, 0, "a stamp is never an empty slot");
-    assert!(super::DedupKey::fresh(stamp, hash, sent_at, 30 * SECOND));
-    assert!(super::DedupKey::fresh(stamp, hash, sent_at + 29 * SECOND, 30 * SECOND));
-    assert!(!super::DedupKey::fresh(stamp, hash, sent_at + 31 * SECOND, 30 * SECOND));
+    assert!(super::DedupKey::fresh(stamp, fingerprint, sent_at, 30 * SECOND));
+    assert!(super::DedupKey::fresh(stamp, fingerprint, sent_at + 29 * SECOND, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, fingerprint, sent_at + 31 * SECOND, 30 * SECOND));
     // An empty slot and a window under one time unit (2^20 ns) hold nothing back.
-    assert!(!super::DedupKey::fresh(0, hash, 0, 30 * SECOND));
-    assert!(!super::DedupKey::fresh(stamp, hash, sent_at, 1 << 19));
+    assert!(!super::DedupKey::fresh(0, fingerprint, 0, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, fingerprint, sent_at, 1 << 19));
 }
 
 #[test]
 fn freshness_survives_the_wrap_of_the_time_units() {
-    let hash = binding(2).hash();
+    let (_, fingerprint) = slot_and_fingerprint(&binding(2), 0);
     // The 32-bit time units wrap every 2^52 ns (about 52 days).
     let sent_at = (1_u64 << 52) - SECOND;
-    let stamp = super::DedupKey::stamp(hash, sent_at);
-    assert!(super::DedupKey::fresh(stamp, hash, sent_at + 10 * SECOND, 30 * SECOND));
-    assert!(!super::DedupKey::fresh(stamp, hash, sent_at + 40 * SECOND, 30 * SECOND));
+    let stamp = super::DedupKey::stamp(fingerprint, sent_at);
+    assert!(super::DedupKey::fresh(stamp, fingerprint, sent_at + 10 * SECOND, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, fingerprint, sent_at + 40 * SECOND, 30 * SECOND));
 }
 
 #[test]
 fn another_binding_in_the_slot_is_not_held_back() {
-    let (first, second) = (binding(3).hash(), binding(4).hash());
+    let (_, first) = slot_and_fingerprint(&binding(3), 0);
+    let (_, second) = slot_and_fingerprint(&binding(4), 0);
     let stamp = super::DedupKey::stamp(first, SECOND);
     assert!(!super::DedupKey::fresh(stamp, second, SECOND, 30 * SECOND));
 }
 
 #[test]
-fn every_field_of_a_binding_changes_its_hash_and_slot() {
-    let base = binding(5);
-    let mut variants = vec![base];
-    let mut vtep = base;
-    vtep.vtep[15] ^= 1;
+fn the_same_host_behind_another_vtep_shares_the_slot_but_not_the_fingerprint() {
+    // A MAC moving A -> B -> A: each frame lands in the host's one slot and
+    // finds the other VTEP's stamp there, so it goes up (issue 27).
+    let at_a = binding(5);
+    let mut at_b = at_a;
+    at_b.vtep[15] = 2;
+    let (slot_a, fingerprint_a) = slot_and_fingerprint(&at_a, 0);
+    let (slot_b, fingerprint_b) = slot_and_fingerprint(&at_b, 0);
+    assert_eq!(slot_a, slot_b);
+    assert_ne!(fingerprint_a, fingerprint_b);
+    let b_stamp = super::DedupKey::stamp(fingerprint_b, 5 * SECOND);
+    assert!(!super::DedupKey::fresh(b_stamp, fingerprint_a, 6 * SECOND, 100 * SECOND));
+    // The host side finds the slot without the VTEP.
+    let mut anywhere = at_a;
+    anywhere.vtep = [0; 16];
+    assert_eq!(super::DedupKey::slot(anywhere.binding_hash()), slot_a);
+}
+
+#[test]
+fn a_new_epoch_makes_every_stamp_stale() {
+    let key = binding(6);
+    let (_, before) = slot_and_fingerprint(&key, 0);
+    let (_, after) = slot_and_fingerprint(&key, 1);
+    let stamp = super::DedupKey::stamp(before, SECOND);
+    assert!(super::DedupKey::fresh(stamp, before, 2 * SECOND, 30 * SECOND));
+    assert!(!super::DedupKey::fresh(stamp, after, 2 * SECOND, 30 * SECOND));
+}
+
+#[test]
+fn every_field_of_a_binding_changes_its_fingerprint_and_every_host_field_its_slot() {
+    let base = binding(7);
     let mut ip = base;
     ip.ip[0] ^= 0x80;
     let mut vni = base;
     vni.vni ^= 1 << 23;
     let mut mac = base;
     mac.mac[0] ^= 2;
-    let mut vlan = base;
-    vlan.vlan = 10;
-    variants.extend([vtep, ip, vni, mac, vlan]);
-    let hashes: Vec<u64> = variants.iter().map(super::DedupKey::hash).collect();
-    let fingerprints: Vec<u64> = hashes.iter().map(|h| super::DedupKey::stamp(*h, 0) >> 32).collect();
-    let slots: Vec<u32> = hashes.iter().map(|h| super::DedupKey::slot(*h)).collect();
-    for i in 0..variants.len() {
-        for j in i + 1..variants.len() {
+    let mut vtep = base;
+    vtep.vtep[15] ^= 1;
+    let hosts = [base, ip, vni, mac];
+    let slots: Vec<u32> = hosts.iter().map(|k| slot_and_fingerprint(k, 0).0).collect();
+    let mut fingerprints: Vec<u32> = hosts.iter().map(|k| slot_and_fingerprint(k, 0).1).collect();
+    fingerprints.push(slot_and_fingerprint(&vtep, 0).1);
+    fingerprints.push(slot_and_fingerprint(&base, 1).1);
+    for i in 0..slots.len() {
+        for j in i + 1..slots.len() {
+            assert_ne!(slots[i], slots[j], "hosts {i} and {j}");
+        }
+    }
+    for i in 0..fingerprints.len() {
+        for j in i + 1..fingerprints.len() {
             assert_ne!(fingerprints[i], fingerprints[j], "variants {i} and {j}");
-            assert_ne!(slots[i], slots[j], "variants {i} and {j}");
         }
     }
     assert!(slots.iter().all(|slot| *slot < super::DEDUP_SLOTS));
@@ -451,7 +486,7 @@ fn bindings_spread_over_the_slots() {
         let mut key = binding(0);
         key.ip[12..].copy_from_slice(&(0x0a40_0000 + n).to_be_bytes());
         key.mac[2..].copy_from_slice(&n.to_be_bytes());
-        used[super::DedupKey::slot(key.hash()) as usize] = true;
+        used[slot_and_fingerprint(&key, 0).0 as usize] = true;
     }
     let filled = used.iter().filter(|u| **u).count();
     assert!(filled > 32_768, "{filled} of 65536 slots used");

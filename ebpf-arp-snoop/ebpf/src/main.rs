@@ -4,7 +4,10 @@
 //!
 //! For each frame: classify (the shared `arp_snoop_common::classify`), skip
 //! VTEPs in the ignore map, suppress repeats of a binding within the dedup
-//! window, and pass the binding up through the ring buffer. Every outcome
+//! window (a host's slot remembers the VTEP it was last passed up from, so
+//! a host seen behind another VTEP always goes up; the host side clears
+//! slots and changes the epoch when the agent must see a binding again),
+//! and pass the binding up through the ring buffer. Every outcome
 //! is counted in the per-CPU counters of the interface the frame was on (an
 //! array slot by ifindex, zeroed by the loader when it attaches); the totals
 //! are their sum, taken on the host. In TC mode the first 64 bytes, which
@@ -50,6 +53,11 @@ mod program {
     /// a slot is one address computation and one 8-byte load and store.
     #[map(name = "DEDUP")]
     static DEDUP: Array<u64> = Array::with_max_entries(DEDUP_SLOTS, 0);
+    /// The dedup epoch, mixed into every fingerprint: the host changes it
+    /// to make every stamp stale at once (after a change of configuration
+    /// that may accept what the agent refused before).
+    #[map(name = "DEDUP_EPOCH")]
+    static DEDUP_EPOCH: Array<u64> = Array::with_max_entries(1, 0);
     /// When an event last woke the reader (`bpf_ktime_get_ns`).
     #[map(name = "LAST_WAKEUP")]
     static LAST_WAKEUP: Array<u64> = Array::with_max_entries(1, 0);
@@ -159,7 +167,11 @@ mod program {
         // The binding's slot and the stamp it now leaves there, if dedup is on.
         let mut claimed: Option<(*mut u64, u64)> = None;
         if window > 0 {
-            let hash = DedupKey::of(event).hash();
+            let key = DedupKey::of(event);
+            let hash = key.binding_hash();
+            // SAFETY: the one slot of an array map, read as one aligned u64.
+            let epoch = DEDUP_EPOCH.get_ptr(0).map_or(0, |epoch| unsafe { core::ptr::read_volatile(epoch) });
+            let fingerprint = key.fingerprint(hash, epoch);
             if let Some(slot) = DEDUP.get_ptr_mut(DedupKey::slot(hash)) {
                 // SAFETY: an array slot of this map, valid for this run. It is
                 // read and written as one aligned u64, so another CPU's
@@ -167,11 +179,11 @@ mod program {
                 // see a new binding at once may both pass it up, which the
                 // proxy core takes as one.
                 let stamp = unsafe { core::ptr::read_volatile(slot) };
-                if DedupKey::fresh(stamp, hash, now, window) {
+                if DedupKey::fresh(stamp, fingerprint, now, window) {
                     tally.bump(Counter::Deduplicated);
                     return;
                 }
-                let mine = DedupKey::stamp(hash, now);
+                let mine = DedupKey::stamp(fingerprint, now);
                 // SAFETY: as above.
                 unsafe { core::ptr::write_volatile(slot, mine) };
                 claimed = Some((slot, mine));

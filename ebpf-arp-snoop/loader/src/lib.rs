@@ -27,12 +27,13 @@ use std::{
 
 pub use arp_snoop_common::{Counter, InterfaceCounters, Kind, LearnEvent, Settings, direction};
 use arp_snoop_common::{
-    EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_HIGH_MAP, INTERFACE_COUNTERS_MAP, INTERFACE_SLOTS,
-    SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM, TC_INGRESS_PROGRAM,
+    DEDUP_EPOCH_MAP, DEDUP_MAP, DedupKey, EVENTS_MAP, IGNORE_MAP, INTERFACE_COUNTERS_HIGH_MAP,
+    INTERFACE_COUNTERS_MAP, INTERFACE_SLOTS, SETTINGS_GLOBAL, SOCKET_PROGRAM, TC_EGRESS_PROGRAM,
+    TC_INGRESS_PROGRAM,
 };
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf},
     programs::{ProgramError, SchedClassifier, SocketFilter, TcAttachType, tc, tc::SchedClassifierLinkId},
 };
 use nix::sched::CloneFlags;
@@ -317,6 +318,35 @@ impl Snooper {
         }
         self.ignored = wanted;
         Ok(())
+    }
+
+    /// Lets the next frame of each host (VNI, MAC, IP) through the dedup
+    /// window again, whatever VTEP it comes from: the agent calls this when
+    /// it stops advertising a host behind the VTEP it last learned it on
+    /// (a move, a route that beat ours), so that the host seen there again
+    /// is not held back. `None` stands for a frame without a sender IP.
+    /// Clearing a slot another host shares costs that host one extra event.
+    pub fn forget(&mut self, hosts: &[(u32, [u8; 6], Option<IpAddr>)]) -> Result<(), SnoopError> {
+        let map_error = |source| SnoopError::Map { map: DEDUP_MAP, source };
+        let map = self.ebpf.map_mut(DEDUP_MAP).ok_or(SnoopError::Missing("dedup map"))?;
+        let mut dedup: Array<_, u64> = Array::try_from(map).map_err(map_error)?;
+        for &(vni, mac, ip) in hosts {
+            let key = DedupKey { vtep: [0; 16], ip: ip.map_or([0; 16], mapped), vni, mac };
+            dedup.set(DedupKey::slot(key.binding_hash()), 0, 0).map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every binding's stamp stale at once, by moving to the next
+    /// dedup epoch: the next frame of every binding goes up. The agent calls
+    /// this when a configuration change or freed room may accept bindings
+    /// it refused before. One map write, whatever the number of bindings.
+    pub fn forget_all(&mut self) -> Result<(), SnoopError> {
+        let map_error = |source| SnoopError::Map { map: DEDUP_EPOCH_MAP, source };
+        let map = self.ebpf.map_mut(DEDUP_EPOCH_MAP).ok_or(SnoopError::Missing("dedup epoch map"))?;
+        let mut epoch: Array<_, u64> = Array::try_from(map).map_err(map_error)?;
+        let next = epoch.get(&0, 0).map_err(map_error)?.wrapping_add(1);
+        epoch.set(0, next, 0).map_err(map_error)
     }
 
     /// Takes the event ring buffer, to read it elsewhere (e.g. with
