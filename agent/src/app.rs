@@ -48,7 +48,7 @@ use crate::{
     config::model::{AttachMode, Config},
     core::{
         Core,
-        msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
+        msg::{Forget, Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
     },
     ndk::{
         client::{self as ndk_client, NdkOptions},
@@ -484,15 +484,24 @@ async fn apply(
 async fn carry_out(outputs: Vec<Output>, speaker: Option<&Speaker>, snooper: &SnooperThread) -> (u64, u64) {
     let mut announce = Vec::new();
     let mut withdraw = Vec::new();
+    let mut forget_hosts = Vec::new();
     for output in outputs {
         match output {
             Output::Announce(route) => announce.push(route),
             Output::Withdraw(key) => withdraw.push(key),
-            Output::IgnoreVteps(vteps) => snooper.ignore(vteps),
+            Output::IgnoreVteps(vteps) => snooper.send(SnooperCommand::Ignore(vteps)),
+            Output::ForgetSeen(Forget::Everything) => snooper.send(SnooperCommand::ForgetAll),
+            Output::ForgetSeen(Forget::Host { vni, mac, ips }) => {
+                forget_hosts.push((vni, mac.0, None));
+                forget_hosts.extend(ips.into_iter().map(|ip| (vni, mac.0, Some(ip))));
+            }
             Output::Notice(notice) => {
                 info!(notice = %serde_json::to_string(&notice).unwrap_or_default(), "proxy");
             }
         }
+    }
+    if !forget_hosts.is_empty() {
+        snooper.send(SnooperCommand::Forget(forget_hosts));
     }
     // Without a speaker the agent is unconfigured: nothing to tell.
     let Some(speaker) = speaker else { return (0, 0) };
@@ -597,7 +606,19 @@ fn received(route: &InRoute) -> Option<ReceivedRoute> {
 /// The snooper on its own thread: it owns the eBPF maps, refreshes the
 /// attachments every 2 s, applies ignore sets, and forwards events.
 struct SnooperThread {
-    commands: Option<std_mpsc::Sender<Vec<IpAddr>>>,
+    commands: Option<std_mpsc::Sender<SnooperCommand>>,
+}
+
+/// What the agent task asks of the snooper thread.
+#[derive(Debug)]
+enum SnooperCommand {
+    /// The ignore map: exactly these VTEPs (the native EVPN ones).
+    Ignore(Vec<IpAddr>),
+    /// Let the next frame of each host (VNI, MAC, IP; `None`: no IP)
+    /// through the dedup window again.
+    Forget(Vec<(u32, [u8; 6], Option<IpAddr>)>),
+    /// Let the next frame of every binding through again.
+    ForgetAll,
 }
 
 impl SnooperThread {
@@ -640,16 +661,16 @@ impl SnooperThread {
             )
     }
 
-    fn ignore(&self, vteps: Vec<IpAddr>) {
+    fn send(&self, command: SnooperCommand) {
         if let Some(commands) = &self.commands {
-            let _ = commands.send(vteps);
+            let _ = commands.send(command);
         }
     }
 }
 
 fn snooper_thread(
     config: &arp_snoop::SnooperConfig,
-    commands: &std_mpsc::Receiver<Vec<IpAddr>>,
+    commands: &std_mpsc::Receiver<SnooperCommand>,
     learned: &mpsc::Sender<Learned>,
     state: &mpsc::Sender<serde_json::Value>,
 ) {
@@ -671,8 +692,10 @@ fn snooper_thread(
                     return;
                 }
                 match commands.recv_timeout(Duration::from_secs(2)) {
-                    Ok(vteps) => ignored = Some(vteps),
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+                    Ok(SnooperCommand::Ignore(vteps)) => ignored = Some(vteps),
+                    // Nothing is loaded yet, so nothing was seen to forget.
+                    Ok(SnooperCommand::Forget(_) | SnooperCommand::ForgetAll)
+                    | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             }
@@ -760,13 +783,23 @@ fn snooper_thread(
         if state.blocking_send(report).is_err() {
             return;
         }
-        // Ignore-set updates as they come; a refresh every 2 s.
+        // Commands as they come; a refresh every 2 s.
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             match commands.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(vteps) => {
+                Ok(SnooperCommand::Ignore(vteps)) => {
                     if let Err(e) = snooper.set_ignored(&vteps) {
                         warn!(error = %e, "cannot update the ignore map");
+                    }
+                }
+                Ok(SnooperCommand::Forget(hosts)) => {
+                    if let Err(e) = snooper.forget(&hosts) {
+                        warn!(error = %e, "cannot clear dedup slots: those hosts wait out the window");
+                    }
+                }
+                Ok(SnooperCommand::ForgetAll) => {
+                    if let Err(e) = snooper.forget_all() {
+                        warn!(error = %e, "cannot start a new dedup epoch: refused bindings wait out the window");
                     }
                 }
                 Err(std_mpsc::RecvTimeoutError::Timeout) => break,

@@ -142,7 +142,7 @@ proptest! {
                     Output::Withdraw(key) => {
                         prop_assert!(rib.remove(&key).is_some(), "step {i}: withdrawal of unknown {key:?}");
                     }
-                    Output::IgnoreVteps(_) | Output::Notice(_) => {}
+                    Output::IgnoreVteps(_) | Output::ForgetSeen(_) | Output::Notice(_) => {}
                 }
             }
             prop_assert_eq!(&rib, &core.desired_routes(), "step {}: {:?}", i, step);

@@ -256,24 +256,28 @@ fn static_macs_are_advertised_sticky() {
 #[test]
 fn swapping_h1_and_h2_moves_the_macs_with_higher_sequences() {
     let Some(lab) = Lab::start("swapping_h1_and_h2_moves_the_macs") else { return };
+    // IPv4-only hosts: their moves are seen in ARP alone (a new MAC would
+    // otherwise also bring a new IPv6 link-local address, never seen before).
+    for host in ["h1", "h2"] {
+        let sysctl = ["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1"];
+        assert!(lab.exec(host, &sysctl).status.success(), "{host}: {sysctl:?}");
+    }
     lab.start_agent();
     assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
-    eventually("leaf2 knows h1 and h2", 10, || {
-        let macs = lab.macs("leaf2");
-        let ok = remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1")
-            && remote_vtep(&macs, H2_MAC).as_deref() == Some("1.1.1.2");
-        if ok { Ok(()) } else { Err(macs.to_string()) }
-    });
+    let leaf2_points = |what: &str, secs: u64, h1_vtep: &str, h2_vtep: &str| {
+        eventually(what, secs, || {
+            let macs = lab.macs("leaf2");
+            let ok = remote_vtep(&macs, H1_MAC).as_deref() == Some(h1_vtep)
+                && remote_vtep(&macs, H2_MAC).as_deref() == Some(h2_vtep);
+            if ok { Ok(()) } else { Err(format!("{macs}\n{}", lab.agent_state())) }
+        });
+    };
+    leaf2_points("leaf2 knows h1 and h2", 10, "1.1.1.1", "1.1.1.2");
     // The original demo's move: h1 and h2 swap MACs and IPs.
     lab.set_mac("h1", H2_MAC, "10.0.0.102/24");
     lab.set_mac("h2", H1_MAC, "10.0.0.101/24");
     assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
-    eventually("leaf2 repoints both MACs", 15, || {
-        let macs = lab.macs("leaf2");
-        let ok = remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.2")
-            && remote_vtep(&macs, H2_MAC).as_deref() == Some("1.1.1.1");
-        if ok { Ok(()) } else { Err(macs.to_string()) }
-    });
+    leaf2_points("leaf2 repoints both MACs", 15, "1.1.1.2", "1.1.1.1");
     let state = lab.agent_state();
     for mac in [H1_MAC, H2_MAC] {
         let sequence = state["proxy"]["mac-vrfs"]["blue"]["macs"][mac]["sequence"].as_u64().unwrap_or(0);
@@ -284,6 +288,27 @@ fn swapping_h1_and_h2_moves_the_macs_with_higher_sequences() {
         let detail = lab.vtysh_json("leaf2", &format!("show evpn mac vni {VNI} mac {mac} json"));
         let remote_seq = detail[mac]["remoteSequence"].as_u64().unwrap_or(0);
         assert!(remote_seq >= 1, "{mac}: leaf2 shows {detail}");
+    }
+    assert!(lab.ping_eventually("h3", "10.0.0.101") && lab.ping_eventually("h4", "10.0.0.102"));
+
+    // And back, well within the snooper's dedup window (a third of the
+    // 300 s aging): each MAC's ARP comes again from the VTEP it was first
+    // learned on, with the same IP, whose dedup slot used to hold it back
+    // (issue 27).
+    let before: Vec<u64> = [H1_MAC, H2_MAC]
+        .iter()
+        .map(|mac| state["proxy"]["mac-vrfs"]["blue"]["macs"][mac]["sequence"].as_u64().unwrap_or(0))
+        .collect();
+    lab.set_mac("h1", H1_MAC, "10.0.0.101/24");
+    lab.set_mac("h2", H2_MAC, "10.0.0.102/24");
+    assert!(lab.ping_eventually("h1", "10.0.0.103") && lab.ping_eventually("h2", "10.0.0.103"));
+    leaf2_points("leaf2 repoints both MACs back", 15, "1.1.1.1", "1.1.1.2");
+    let state = lab.agent_state();
+    for (mac, before) in [H1_MAC, H2_MAC].into_iter().zip(before) {
+        let sequence = state["proxy"]["mac-vrfs"]["blue"]["macs"][mac]["sequence"].as_u64().unwrap_or(0);
+        assert!(sequence > before, "{mac}: sequence {sequence} after {before}\n{state}");
+        let detail = lab.vtysh_json("leaf2", &format!("show evpn mac vni {VNI} mac {mac} json"));
+        assert_eq!(detail[mac]["remoteSequence"].as_u64(), Some(sequence), "{mac}: leaf2 shows {detail}");
     }
     assert!(lab.ping_eventually("h3", "10.0.0.101") && lab.ping_eventually("h4", "10.0.0.102"));
 }

@@ -32,6 +32,11 @@ pub struct Config {
     /// Learned MACs are advertised with their IPs too (one RT-2 per IP).
     #[serde(default = "yes")]
     pub include_ip: bool,
+    /// With `include-ip`, IPv6 link-local IPs (`fe80::/10`) learned from ND
+    /// are advertised too, as FRR does for its own hosts; off leaves them
+    /// out (the MAC and its other IPs are still advertised).
+    #[serde(default = "yes")]
+    pub advertise_link_local: bool,
     /// Learn static VTEPs that are not configured, from ARP/ND.
     #[serde(default)]
     pub auto_discover: Option<AutoDiscover>,

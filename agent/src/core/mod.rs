@@ -11,7 +11,9 @@
 //!
 //! Rules (RFC 7432 §15 for MAC mobility, with the predecessor's bugs fixed):
 //! - RT-3 per (static VTEP, mac-vrf); RT-2 per static MAC (sticky, no IP)
-//!   and per learned MAC, plus one per (MAC, IP) when `include-ip` is on.
+//!   and per learned MAC, plus one per (MAC, IP) when `include-ip` is on
+//!   (IPv6 link-local IPs too unless `advertise-link-local` is off: FRR
+//!   advertises its hosts' link-local neighbours, see docs/OPERATOR-GUIDE.md).
 //! - Nothing is learned or advertised behind a native EVPN VTEP.
 //! - A learned MAC's first advertisement has no MAC mobility community;
 //!   each move between static VTEPs increments the sequence. A received
@@ -21,6 +23,12 @@
 //!   sequence.
 //! - Duplicate detection freezes a MAC that moves too often; aging withdraws
 //!   what is not refreshed; limits stop learning, and say so.
+//! - The snooper suppresses repeats of a binding in the kernel, so the core
+//!   tells it what it must see again ([`msg::Forget`]): a host it stopped
+//!   advertising behind the VTEP it learned it on (moved, or beaten by a
+//!   received route), and, once something it refused may be accepted (a
+//!   new configuration, room under a limit or `max-vteps`, an EVPN VTEP
+//!   forgotten, a MAC unfrozen), everything.
 
 pub mod msg;
 
@@ -34,7 +42,7 @@ use bgp_wire::{
     Esi, EvpnRoute, EvpnRouteKey, ExtCommunity, Imet, Label, MacAddr, MacIp, Origin, PathAttributes,
     PmsiTunnel, PmsiTunnelId, RouteDistinguisher, TUNNEL_VXLAN,
 };
-use msg::{Input, Learned, Millis, Notice, Output, ReceivedKind, ReceivedRoute};
+use msg::{Forget, Input, Learned, Millis, Notice, Output, ReceivedKind, ReceivedRoute};
 use serde::Serialize;
 
 use crate::{
@@ -278,6 +286,26 @@ pub struct Counters {
     pub over_limit: u64,
 }
 
+/// Learns the core refused since the snooper last forgot everything, by
+/// what could make it accept them: the snooper's dedup holds such a
+/// binding back for its window, so when one of these changes the core asks
+/// it to forget everything it saw.
+#[derive(Clone, Copy, Debug, Default)]
+#[expect(clippy::struct_excessive_bools, reason = "one flag per cause, each cleared together")]
+struct Refused {
+    /// Anything at all: a new configuration may accept it.
+    any: bool,
+    /// A new MAC over a limit: a MAC leaving makes room.
+    over_limit: bool,
+    /// A VTEP inside the discovery prefixes over `max-vteps`: an expired
+    /// VTEP makes room.
+    no_discovery_room: bool,
+    /// A frame from a native EVPN VTEP: the VTEP may be forgotten.
+    from_evpn: bool,
+    /// A frame of a frozen MAC: the hold ends.
+    frozen: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Scope {
     Everything,
@@ -358,6 +386,12 @@ pub struct Core {
     session_up: bool,
     dirty: BTreeSet<Scope>,
     notices: Vec<Notice>,
+    refused: Refused,
+    /// Something refused may be accepted now: the next flush asks the
+    /// snooper to forget everything.
+    forget_everything: bool,
+    /// Hosts the snooper must forget at the next flush.
+    forget_hosts: Vec<Forget>,
 }
 
 impl Core {
@@ -518,11 +552,16 @@ impl Core {
         }
         self.config = Some(config);
         self.dirty.insert(Scope::Everything);
+        // Any refusal may be lifted by the new configuration.
+        self.forget_everything |= self.refused.any;
     }
 
     fn on_learned(&mut self, learned: &Learned) {
         self.counters.learned_events += 1;
-        let Some(config) = self.config.as_ref().filter(|c| c.enabled) else { return };
+        let Some(config) = self.config.as_ref().filter(|c| c.enabled) else {
+            self.refused.any = true;
+            return;
+        };
         let IpAddr::V4(vtep) = learned.vtep else {
             self.counters.invalid += 1;
             return;
@@ -533,14 +572,18 @@ impl Core {
         }
         let Some((name, mac_vrf)) = config.mac_vrf_by_vni(learned.vni) else {
             self.counters.unknown_vni += 1;
+            self.refused.any = true;
             return;
         };
         if !mac_vrf.enabled {
             self.counters.unknown_vni += 1;
+            self.refused.any = true;
             return;
         }
         if self.evpn_vteps.contains_key(&learned.vtep) {
             self.counters.from_evpn_vtep += 1;
+            self.refused.any = true;
+            self.refused.from_evpn = true;
             return;
         }
         let name = name.to_owned();
@@ -548,11 +591,13 @@ impl Core {
         let ip = learned.ip.filter(|ip| !ip.is_unspecified() && !ip.is_multicast());
         let (limits, duplicate) =
             ((config.max_macs_per_mac_vrf, config.max_macs_per_vtep), config.duplicate_mac);
+        let in_prefixes = config
+            .auto_discover
+            .as_ref()
+            .is_some_and(|auto| auto.allowed_prefixes.iter().any(|p| p.contains(vtep)));
         let discoverable = config.auto_discover.as_ref().filter(|auto| {
-            auto.allowed_prefixes.iter().any(|p| p.contains(vtep))
-                && self.vrfs.values().map(|v| v.discovered.len()).sum::<usize>() < auto.max_vteps
+            in_prefixes && self.vrfs.values().map(|v| v.discovered.len()).sum::<usize>() < auto.max_vteps
         });
-        let include_ip = config.include_ip;
         let now = self.now;
         let vrf = self.vrfs.entry(name.clone()).or_insert_with(|| VrfState::named(&name));
         let vrf_name = Arc::clone(&vrf.name);
@@ -566,16 +611,22 @@ impl Core {
                 self.dirty.insert(Scope::Rt3(vrf_name.clone(), vtep));
             } else {
                 self.counters.unknown_vtep += 1;
+                self.refused.any = true;
+                self.refused.no_discovery_room |= in_prefixes;
                 return;
             }
         }
-        let ip = if include_ip { ip } else { None };
+        // IPs are kept with include-ip off too, unadvertised (`derive_mac`
+        // leaves them out): the snooper keys its dedup by IP, and a host
+        // that moves away must be forgotten with every IP it used.
 
         let Some(entry) = vrf.macs.get_mut(&learned.mac) else {
             // A new MAC: within the limits?
             let per_vtep = vrf.learned_per_vtep.get(&vtep).copied().unwrap_or(0);
             if vrf.learned >= limits.0 || per_vtep >= limits.1 {
                 self.counters.over_limit += 1;
+                self.refused.any = true;
+                self.refused.over_limit = true;
                 if !vrf.limit_reported {
                     vrf.limit_reported = true;
                     let limit =
@@ -598,6 +649,8 @@ impl Core {
 
         if entry.source == Source::Static {
             // Configured static MACs do not move by traffic (RFC 7432 §15.2).
+            // A configuration without it may learn it.
+            self.refused.any = true;
             return;
         }
         entry.last_seen_ms = now;
@@ -607,18 +660,22 @@ impl Core {
             {
                 self.dirty.insert(Scope::Mac(vrf_name.clone(), learned.mac));
             }
-            if matches!(entry.status, Status::Active | Status::Frozen { .. }) {
+            if entry.status == Status::Active {
                 return;
             }
             // Seen again behind our VTEP after losing it: a move back.
         }
         if let Status::Frozen { .. } = entry.status {
+            self.refused.any = true;
+            self.refused.frozen = true;
             return;
         }
         if entry.status == (Status::Superseded { by: IpAddr::V4(vtep) }) {
             // We see the MAC where the winning route says it is: agree with
             // it (same VTEP, same sequence), so both advertise one route.
             let from = entry.vtep;
+            let left = moved_away(learned, ip, &entry.ips);
+            self.forget_hosts.extend(left);
             entry.vtep = vtep;
             entry.ips.clear();
             if let Some(ip) = ip {
@@ -638,6 +695,11 @@ impl Core {
         *vrf.learned_per_vtep.entry(from).or_default() =
             vrf.learned_per_vtep.get(&from).copied().unwrap_or(1).saturating_sub(1);
         *vrf.learned_per_vtep.entry(vtep).or_default() += 1;
+        if from != vtep {
+            // Room behind the old VTEP.
+            self.forget_everything |= self.refused.over_limit;
+        }
+        self.forget_hosts.extend(moved_away(learned, ip, &entry.ips));
         entry.vtep = vtep;
         entry.ips.clear();
         if let Some(ip) = ip {
@@ -716,6 +778,9 @@ impl Core {
             return;
         }
         if route.from_evpn_vtep() {
+            if entry.status == Status::Active {
+                self.forget_hosts.push(host_of(route.vni, mac, &entry.ips));
+            }
             entry.status = Status::InEvpn { vtep: route.next_hop };
             self.notices.push(Notice::MovedToEvpn { mac_vrf: name, mac: mac_text, vtep: route.next_hop });
             self.dirty.insert(Scope::Mac(vrf_name, mac));
@@ -725,6 +790,7 @@ impl Core {
             || remote.0 > entry.sequence
             || (remote.0 == entry.sequence && ip_lower(route.next_hop, ours));
         if remote_wins && entry.status == Status::Active {
+            self.forget_hosts.push(host_of(route.vni, mac, &entry.ips));
             entry.status = Status::Superseded { by: route.next_hop };
             self.notices.push(Notice::Superseded {
                 mac_vrf: name,
@@ -801,6 +867,8 @@ impl Core {
                     entry.status = Status::Active;
                     entry.moves.clear();
                     entry.sequence = entry.sequence.max(entry.best_remote_sequence).saturating_add(1);
+                    // Where it was seen while frozen was not recorded.
+                    self.forget_everything |= self.refused.frozen;
                     self.notices.push(Notice::Unfrozen { mac_vrf: name.clone(), mac: mac.to_string() });
                     self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
@@ -831,6 +899,10 @@ impl Core {
                     self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
                 }
             }
+            if !gone.is_empty() {
+                // Room under the limits.
+                self.forget_everything |= self.refused.over_limit;
+            }
             for mac in gone {
                 vrf.macs.remove(&mac);
                 self.notices.push(Notice::Aged { mac_vrf: name.clone(), mac: mac.to_string(), ip: None });
@@ -845,6 +917,9 @@ impl Core {
                 .filter(|(vtep, seen)| !busy.contains(vtep) && now.saturating_sub(**seen) >= aging)
                 .map(|(vtep, _)| *vtep)
                 .collect();
+            if !expired.is_empty() {
+                self.forget_everything |= self.refused.no_discovery_room;
+            }
             for vtep in expired {
                 vrf.discovered.remove(&vtep);
                 self.notices.push(Notice::VtepExpired { mac_vrf: name.clone(), vtep });
@@ -858,6 +933,9 @@ impl Core {
             .filter(|(_, v)| v.gone_since_ms.is_some_and(|t| now.saturating_sub(t) >= aging))
             .map(|(ip, _)| *ip)
             .collect();
+        if !forgotten.is_empty() {
+            self.forget_everything |= self.refused.from_evpn;
+        }
         for ip in forgotten {
             self.evpn_vteps.remove(&ip);
             self.evpn_vtep_changed(ip);
@@ -987,7 +1065,8 @@ impl Core {
             Source::Learned => None,
         };
         let ips = if entry.source == Source::Learned && config.include_ip {
-            entry.ips.keys().copied().collect()
+            let advertised = |ip: &&IpAddr| config.advertise_link_local || !is_ipv6_link_local(**ip);
+            entry.ips.keys().filter(advertised).copied().collect()
         } else {
             Few::Empty
         };
@@ -1054,6 +1133,13 @@ impl Core {
             self.ignore_sent.clone_from(&ignore);
             out.push(Output::IgnoreVteps(ignore));
         }
+        if std::mem::take(&mut self.forget_everything) {
+            // Everything is seen again, so every refusal with it.
+            self.refused = Refused::default();
+            self.forget_hosts.clear();
+            out.push(Output::ForgetSeen(Forget::Everything));
+        }
+        out.extend(self.forget_hosts.drain(..).map(Output::ForgetSeen));
         out.extend(self.notices.drain(..).map(Output::Notice));
         out
     }
@@ -1138,6 +1224,30 @@ impl VrfState {
         }
         self.limit_reported = false;
     }
+}
+
+/// The host a learn moves away from its old VTEP, for the snooper to
+/// forget: the MAC with the IPs it had there, less the one this frame
+/// carries (its slot already holds the new VTEP's stamp). `None` when
+/// nothing is left to forget: no other IP, and this frame had none (frames
+/// without an IP share one slot, which this frame just took).
+fn moved_away(learned: &Learned, ip: Option<IpAddr>, old: &IpTimes) -> Option<Forget> {
+    let ips: Vec<IpAddr> = old.keys().copied().filter(|old| Some(*old) != ip).collect();
+    // A frame without a sender IP took the IP-less slot itself.
+    if ips.is_empty() && ip.is_none() {
+        return None;
+    }
+    Some(Forget::Host { vni: learned.vni, mac: learned.mac, ips })
+}
+
+/// The host behind a MAC entry, for the snooper to forget.
+fn host_of(vni: u32, mac: MacAddr, ips: &IpTimes) -> Forget {
+    Forget::Host { vni, mac, ips: ips.keys().copied().collect() }
+}
+
+/// `fe80::/10`: an address that means something on one link only.
+fn is_ipv6_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 fn ip_lower(a: IpAddr, b: IpAddr) -> bool {

@@ -159,8 +159,30 @@ pub enum Output {
     Withdraw(EvpnRouteKey),
     /// The snooper's ignore map: the whole set of native EVPN VTEPs.
     IgnoreVteps(Vec<IpAddr>),
+    /// The snooper's in-kernel dedup must let these bindings through again:
+    /// the core would now act on a frame it suppresses.
+    ForgetSeen(Forget),
     /// Tell the operator.
     Notice(Notice),
+}
+
+/// What the snooper's dedup must forget (see [`Output::ForgetSeen`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forget {
+    /// Every binding: something the core refused (unknown VNI or VTEP, over
+    /// a limit, from an EVPN VTEP, a frozen MAC) may be accepted now.
+    Everything,
+    /// One host of one VNI, from whatever VTEP: the core stopped advertising
+    /// it behind the VTEP it learned it on (it moved, or a route beat ours),
+    /// and must see it there again at once if it comes back.
+    Host {
+        /// The VNI.
+        vni: u32,
+        /// The MAC.
+        mac: MacAddr,
+        /// Its IPs; a frame without a sender IP is always included.
+        ips: Vec<IpAddr>,
+    },
 }
 
 impl Output {
@@ -205,6 +227,14 @@ impl Output {
             Self::IgnoreVteps(vteps) => {
                 serde_json::json!({ "ignore-vteps": vteps.iter().map(ToString::to_string).collect::<Vec<_>>() })
             }
+            Self::ForgetSeen(Forget::Everything) => serde_json::json!({ "forget-seen": "everything" }),
+            Self::ForgetSeen(Forget::Host { vni, mac, ips }) => serde_json::json!({
+                "forget-seen": {
+                    "vni": vni,
+                    "mac": mac.to_string(),
+                    "ips": ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }
+            }),
             Self::Notice(notice) => serde_json::to_value(notice).unwrap_or(serde_json::Value::Null),
         }
     }

@@ -161,6 +161,38 @@ fn a_learned_mac_gets_a_mac_route_and_one_per_ip_without_mobility_at_first() {
 }
 
 #[test]
+fn ipv6_link_local_ips_are_advertised_unless_switched_off() {
+    let link_local: IpAddr = "fe80::ff:fe00:303".parse().expect("ip");
+    let global: IpAddr = "2001:db8::3".parse().expect("ip");
+    let ips = |core: &Core| -> Vec<Option<IpAddr>> {
+        mac_routes(core, mac(3))
+            .iter()
+            .map(|r| match &r.route {
+                EvpnRoute::MacIp(route) => route.ip,
+                _ => None,
+            })
+            .collect()
+    };
+    // The default does what FRR does for its own hosts.
+    let (mut core, _) = core_with(config());
+    core.process(1000, learned(A, mac(3), Some(link_local)));
+    core.process(1000, learned(A, mac(3), Some(global)));
+    assert_eq!(ips(&core), [None, Some(global), Some(link_local)]);
+    // Off: the MAC and its global IP only; the link-local one is still
+    // known (the snooper forgets it with the host when it moves).
+    let (mut core, _) = core_with(Config { advertise_link_local: false, ..config() });
+    core.process(1000, learned(A, mac(3), Some(link_local)));
+    core.process(1000, learned(A, mac(3), Some(global)));
+    assert_eq!(ips(&core), [None, Some(global)]);
+    let out = core.process(2000, learned(B, mac(3), Some(global)));
+    let forgotten: Vec<_> = out.iter().filter(|o| matches!(o, Output::ForgetSeen(_))).collect();
+    assert_eq!(
+        forgotten,
+        [&Output::ForgetSeen(super::msg::Forget::Host { vni: 10100, mac: mac(3), ips: vec![link_local] })]
+    );
+}
+
+#[test]
 fn bad_learned_events_are_counted_not_learned() {
     let (mut core, _) = core_with(config());
     for input in [
