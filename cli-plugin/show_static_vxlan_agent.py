@@ -67,7 +67,8 @@ class Plugin(CliPlugin):
         )
         cli.show_mode.add_command(syntax, update_location=False, callback=self._print)
 
-    def _print(self, state, arguments, output, **_kwargs):
+    # SR Linux's documented show callback: (state, output, arguments).
+    def _print(self, state, output, arguments, **_kwargs):
         mac_vrf = arguments.get("static-vxlan-agent", "mac-vrf") or None
         for line in logic.render_state(read_state(state), mac_vrf).splitlines():
             output.print_line(line)

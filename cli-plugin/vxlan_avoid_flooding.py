@@ -10,6 +10,7 @@ Installed in /etc/opt/srlinux/cli/plugins/ by the RPM, next to the logic
 module in /opt/static-vxlan-agent/cli/.
 """
 
+import json
 import sys
 
 sys.path.insert(0, "/opt/static-vxlan-agent/cli")
@@ -37,10 +38,12 @@ def read_config(state):
     except ServerError:
         return config
     for ni in data.network_instance.items():
+        if not ni.protocols.exists() or not ni.protocols.get().bgp_evpn.exists():
+            continue
         for bi in ni.protocols.get().bgp_evpn.get().bgp_instance.items():
-            agent = bi.static_vxlan_agent.get() if bi.static_vxlan_agent.exists() else None
-            if agent is None:
+            if not bi.static_vxlan_agent.exists():
                 continue
+            agent = bi.static_vxlan_agent.get()
             vteps = {v.vtep_ip: list(v.static_macs or []) for v in agent.static_vtep.items()}
             config[ni.name] = {"bgp-instance": bi.id, "static-vtep": vteps}
     return config
@@ -50,8 +53,7 @@ def read_state(state, mac_vrf):
     """The MACs the agent learned in the mac-vrf, as logic's state shape."""
     store = state.server.get_data_store(DataStore.State)
     path = build_path(
-        "/network-instance[name={ni}]/protocols/bgp-evpn/bgp-instance[id=*]/static-vxlan-agent/mac[address=*]",
-        ni=mac_vrf,
+        f"/network-instance[name={mac_vrf}]/protocols/bgp-evpn/bgp-instance[id=*]/static-vxlan-agent/mac[address=*]"
     )
     macs = {}
     try:
@@ -60,31 +62,36 @@ def read_state(state, mac_vrf):
             for bi in ni.protocols.get().bgp_evpn.get().bgp_instance.items():
                 for mac in bi.static_vxlan_agent.get().mac.items():
                     macs[mac.address] = {"vtep": mac.vtep, "source": mac.source}
-    except ServerError:
+    except (ServerError, KeyError):
         pass
     return {"mac-vrfs": {mac_vrf: {"mac": macs}}}
 
 
+# SR Linux calls a `suggestions=` completer with five positional arguments,
+# and a completer reads the other arguments by name alone (as the
+# predecessor's CumulusMACCompleter, which runs on boxes, does).
+
+
 class MacVrfCompleter:
-    def __call__(self, state, arguments, partial_word):
+    def __call__(self, syntax_argument, state, arguments, partial_word, line):
         return logic.mac_vrf_suggestions(read_config(state), partial_word)
 
 
 class VtepCompleter:
-    def __call__(self, state, arguments, partial_word):
-        mac_vrf = arguments.get(COMMAND, "mac-vrf")
+    def __call__(self, syntax_argument, state, arguments, partial_word, line):
+        mac_vrf = arguments.get_or("mac-vrf", "")
         return logic.vtep_suggestions(read_config(state), mac_vrf, partial_word)
 
 
 class MacCompleter:
-    def __call__(self, state, arguments, partial_word):
-        mac_vrf = arguments.get(COMMAND, "mac-vrf")
-        vtep = arguments.get(COMMAND, "vtep")
+    def __call__(self, syntax_argument, state, arguments, partial_word, line):
+        mac_vrf = arguments.get_or("mac-vrf", "")
+        vtep = arguments.get_or("vtep", "")
         extra = []
-        user = arguments.get(COMMAND, "cumulus-user")
+        user = arguments.get_or("cumulus-user", "")
         if user:
             try:
-                extra = logic.cumulus_macs(vtep, user, arguments.get(COMMAND, "cumulus-password"))
+                extra = logic.cumulus_macs(vtep, user, arguments.get_or("cumulus-password", ""))
             except logic.CliError as error:
                 return [f"< {error} >"]
         return logic.learned_mac_suggestions(read_state(state, mac_vrf), mac_vrf, vtep, partial_word, extra)
@@ -100,8 +107,11 @@ def avoid_flooding(state, input, output, arguments, **_kwargs):
         )
     except logic.CliError as error:
         raise ExecuteError(str(error))
-    candidate = state.server.get_data_store(DataStore.Candidate)
-    candidate.set_json(build_path(path), value, is_replace=False)
+    # The form of the one public /tools plugin known to write the candidate
+    # on a box: the value as a JSON string, the datastore named.
+    state.server.set_json(
+        path=build_path(path), value=json.dumps(value), data_store=DataStore.Candidate, is_replace=False
+    )
     output.print_line(f"added {value['static-macs'][0]} to {path}/static-macs: commit to apply")
 
 

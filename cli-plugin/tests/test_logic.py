@@ -8,7 +8,6 @@ import http.server
 import json
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,8 @@ import time
 import urllib.request
 
 import pytest
+
+from agent_process import agent_binary, free_port
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -157,32 +158,20 @@ def test_the_password_is_not_on_the_command_line():
     assert stdin == 'user = "root:p@ss word"\n'
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _agent_binary():
-    for profile in ("debug", "release"):
-        path = REPO / "target" / profile / "static-vxlan-agent"
-        if path.exists():
-            return path
-    return None
-
-
-@pytest.mark.skipif(_agent_binary() is None, reason="the agent is not built (cargo build -p static-vxlan-agent)")
+@pytest.mark.skipif(agent_binary() is None, reason="the agent is not built (cargo build -p static-vxlan-agent)")
 def test_the_tables_render_what_a_real_agent_publishes(tmp_path):
-    http = f"127.0.0.1:{_free_port()}"
+    http = f"127.0.0.1:{free_port()}"
     config = tmp_path / "agent.yaml"
     config.write_text(
         "source-address: 127.0.0.1\n"
-        f"peer-address: 127.0.0.1\npeer-port: {_free_port()}\nlocal-as: 65000\n"
+        f"peer-address: 127.0.0.1\npeer-port: {free_port()}\nlocal-as: 65000\n"
         "mac-vrfs:\n  blue:\n    evi: 100\n    vni: 10100\n    static-vteps:\n"
         "      192.0.2.1:\n        static-macs: ['02:00:00:00:00:01']\n      192.0.2.2: {}\n"
     )
     agent = subprocess.Popen(
-        [str(_agent_binary()), "run", "--config", str(config), "--http", http],
+        [str(agent_binary()), "run", "--config", str(config), "--http", http],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -221,5 +210,5 @@ def test_the_framework_modules_are_glue_only():
             if isinstance(node, (ast.Import, ast.ImportFrom))
             for alias in node.names
         }
-        assert imports <= {"srlinux", "sys", "static_vxlan_agent_cli"}, (name, imports)
+        assert imports <= {"srlinux", "sys", "json", "static_vxlan_agent_cli"}, (name, imports)
         assert any(isinstance(n, ast.ClassDef) and n.name == "Plugin" for n in tree.body), name

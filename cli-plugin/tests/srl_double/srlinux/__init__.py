@@ -1,0 +1,1 @@
+"""Test double of SR Linux's `srlinux` package (see ../README.md)."""

@@ -1,0 +1,5 @@
+"""What the management server raises."""
+
+
+class ServerError(Exception):
+    pass
