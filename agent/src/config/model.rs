@@ -236,10 +236,46 @@ pub struct StaticVtep {
     pub static_macs: BTreeSet<MacAddr>,
 }
 
+/// Where each mac-vrf's configuration sits in SR Linux, and which ones a
+/// commit changed, so that a validation error names the real YANG path and
+/// blames the node the operator touched.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The bgp-instance id of each mac-vrf (absent: 1, as standalone).
+    pub bgp_instance: BTreeMap<String, String>,
+    /// The mac-vrfs the commit changed (added, or any leaf or static VTEP).
+    pub changed: BTreeSet<String>,
+}
+
+impl Placement {
+    fn path(&self, mac_vrf: &str) -> String {
+        let id = self.bgp_instance.get(mac_vrf).map_or("1", String::as_str);
+        format!(
+            "network-instance[name={mac_vrf}]/protocols/bgp-evpn/bgp-instance[id={id}]/static-vxlan-agent"
+        )
+    }
+
+    /// Of two mac-vrfs in conflict, the one to blame: the one the commit
+    /// changed if only one of them was, else `later` (the second in order).
+    fn blame<'a>(&self, earlier: &'a str, later: &'a str) -> (&'a str, &'a str) {
+        if self.changed.contains(earlier) && !self.changed.contains(later) {
+            (earlier, later)
+        } else {
+            (later, earlier)
+        }
+    }
+}
+
 impl Config {
     /// Checks what serde cannot: ranges, uniqueness, consistency. The error
-    /// names the path of the first bad value.
+    /// names the path of the first bad value (mac-vrfs under bgp-instance
+    /// 1; see [`Config::validate_in`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_in(&Placement::default())
+    }
+
+    /// [`Config::validate`] for a configuration placed as in `placement`.
+    pub fn validate_in(&self, placement: &Placement) -> Result<(), ConfigError> {
         let error = |path: String, reason: &str| Err(ConfigError { path, reason: reason.to_owned() });
         let root = "static-vxlan-agent";
         if self.local_as == 0 {
@@ -272,9 +308,7 @@ impl Config {
         let mut vnis = BTreeMap::new();
         let mut evis = BTreeMap::new();
         for (name, mac_vrf) in &self.mac_vrfs {
-            let path = format!(
-                "network-instance[name={name}]/protocols/bgp-evpn/bgp-instance[id=1]/static-vxlan-agent"
-            );
+            let path = placement.path(name);
             if mac_vrf.evi == 0 {
                 return error(format!("{path}/evi"), "must be 1..65535");
             }
@@ -285,14 +319,16 @@ impl Config {
             // mac-vrfs with one EVI would advertise the same routes for a
             // VTEP in both, and import each other's.
             if let Some(other) = evis.insert(mac_vrf.evi, name) {
+                let (blamed, other) = placement.blame(other, name);
                 return error(
-                    format!("{path}/evi"),
+                    format!("{}/evi", placement.path(blamed)),
                     &format!("EVI {} is already used by mac-vrf {other}", mac_vrf.evi),
                 );
             }
             if let Some(other) = vnis.insert(mac_vrf.vni, name) {
+                let (blamed, other) = placement.blame(other, name);
                 return error(
-                    format!("{path}/vni"),
+                    format!("{}/vni", placement.path(blamed)),
                     &format!("VNI {} is already used by mac-vrf {other}", mac_vrf.vni),
                 );
             }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::model::{Config, MacVrf, StaticVtep};
+use crate::config::model::{Config, MacVrf, Placement, StaticVtep};
 
 /// The agent-wide container, under the default network-instance.
 pub const AGENT_PATH: &str = ".network_instance.protocols.static_vxlan_agent";
@@ -203,14 +203,14 @@ impl CommitAssembler {
             // A commit that changed nothing of ours still gets an answer;
             // there is nothing to revert.
             self.previous = None;
-            return match self.running.to_config() {
+            return match self.running.to_config(&self.running) {
                 Ok(config) => Outcome::Apply { commit_seq, config: config.map(Box::new) },
                 Err(errors) => Outcome::Reject { commit_seq, errors },
             };
         };
         let mut errors = std::mem::take(&mut self.pending_errors);
         if errors.is_empty() {
-            match tree.to_config() {
+            match tree.to_config(&self.running) {
                 Ok(config) => {
                     self.previous = Some(std::mem::replace(&mut self.running, tree));
                     return Outcome::Apply { commit_seq, config: config.map(Box::new) };
@@ -279,8 +279,10 @@ impl Tree {
     }
 
     /// The tree as our configuration model; `None` without the agent
-    /// container. Every error found is returned, not just the first.
-    fn to_config(&self) -> Result<Option<Config>, Vec<AckError>> {
+    /// container. Every error found is returned, not just the first; an
+    /// error that two mac-vrfs share is blamed on the one that changed
+    /// since `before` (the running tree).
+    fn to_config(&self, before: &Self) -> Result<Option<Config>, Vec<AckError>> {
         let mut errors = Vec::new();
         for (ni, (path, _)) in &self.agent {
             if ni != "default" {
@@ -295,6 +297,7 @@ impl Tree {
         }
         let mut mac_vrfs = Map::new();
         let mut mac_vrf_paths = BTreeMap::new();
+        let mut placement = Placement::default();
         for ((ni, bi), (path, node)) in &self.mac_vrfs {
             let yang = format!(
                 "network-instance[name={ni}]/protocols/bgp-evpn/bgp-instance[id={bi}]/static-vxlan-agent"
@@ -336,6 +339,10 @@ impl Tree {
                 continue;
             }
             mac_vrf_paths.insert(ni.clone(), path.clone());
+            placement.bgp_instance.insert(ni.clone(), bi.clone());
+            if self.mac_vrf_differs(before, ni, bi) {
+                placement.changed.insert(ni.clone());
+            }
             mac_vrfs.insert(ni.clone(), Value::Object(node));
         }
         let Some((agent_path, agent)) = self.agent.get("default") else {
@@ -358,7 +365,7 @@ impl Tree {
                 return Err(vec![AckError { js_path_with_keys: agent_path.clone(), text: e.at(yang) }]);
             }
         };
-        if let Err(e) = config.validate() {
+        if let Err(e) = config.validate_in(&placement) {
             // Errors about a mac-vrf go to its node, the rest to ours.
             let node = e
                 .path
@@ -375,6 +382,22 @@ impl Tree {
             return Err(vec![AckError { js_path_with_keys: node.clone(), text }]);
         }
         Ok(Some(config))
+    }
+}
+
+impl Tree {
+    /// Whether the mac-vrf container (ni, bi) or any of its static VTEPs
+    /// differs between `before` and this tree.
+    fn mac_vrf_differs(&self, before: &Self, ni: &str, bi: &str) -> bool {
+        let key = (ni.to_owned(), bi.to_owned());
+        let vteps = |tree: &Self| -> Vec<Node> {
+            tree.static_vteps
+                .iter()
+                .filter(|((n, b, _), _)| n == ni && b == bi)
+                .map(|(_, node)| node.clone())
+                .collect()
+        };
+        before.mac_vrfs.get(&key) != self.mac_vrfs.get(&key) || vteps(before) != vteps(self)
     }
 }
 

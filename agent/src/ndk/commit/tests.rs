@@ -228,6 +228,55 @@ fn a_duplicate_vni_is_rejected_at_the_second_mac_vrf() {
 }
 
 #[test]
+fn errors_name_the_bgp_instance_the_mac_vrf_is_on() {
+    let mut assembler = CommitAssembler::new();
+    let commit = vec![
+        set(AGENT_PATH, &["default"], r#"{"source-address":"1.1.1.254"}"#),
+        set(MAC_VRF_PATH, &["blue", "2"], r#"{"evi":0,"vni":100}"#),
+        end(1),
+    ];
+    let errors = rejected(feed(&mut assembler, commit));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].text.starts_with(
+            "network-instance[name=blue]/protocols/bgp-evpn/bgp-instance[id=2]/static-vxlan-agent/evi:"
+        ),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_conflict_is_blamed_on_the_mac_vrf_the_commit_changed() {
+    let mut assembler = CommitAssembler::new();
+    // red (VNI 16000001) is running; the commit gives blue, which sorts
+    // first and is untouched, no reason to be blamed when red takes its VNI.
+    let mut first = lab_commit(1);
+    first.insert(4, set(MAC_VRF_PATH, &["red", "3"], r#"{"evi":101,"vni":16000001}"#));
+    assert!(applied(feed(&mut assembler, first)).is_some());
+    let errors = rejected(feed(
+        &mut assembler,
+        vec![set(MAC_VRF_PATH, &["red", "3"], r#"{"evi":101,"vni":16000000}"#), end(2)],
+    ));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].js_path_with_keys.contains("{.name==\"red\"}"), "{errors:?}");
+    assert_eq!(
+        errors[0].text,
+        "network-instance[name=red]/protocols/bgp-evpn/bgp-instance[id=3]/static-vxlan-agent/vni: \
+         VNI 16000000 is already used by mac-vrf blue"
+    );
+    // The same the other way round: blue changed to red's EVI is blue's fault.
+    let errors = rejected(feed(
+        &mut assembler,
+        vec![
+            set(MAC_VRF_PATH, &["blue", "1"], r#"{"admin-state":"enable","evi":101,"vni":"16000000"}"#),
+            end(3),
+        ],
+    ));
+    assert!(errors[0].js_path_with_keys.contains("{.name==\"blue\"}"), "{errors:?}");
+    assert!(errors[0].text.ends_with("EVI 101 is already used by mac-vrf red"), "{errors:?}");
+}
+
+#[test]
 fn wrapped_list_entries_and_defaults_in_containers_are_accepted() {
     let mut assembler = CommitAssembler::new();
     let config = applied(feed(
