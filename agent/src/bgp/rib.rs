@@ -365,6 +365,9 @@ pub enum RibInChange {
     Announced(InRoute),
     /// A route disappeared.
     Withdrawn(EvpnRoute),
+    /// A route that carries our own BGP identifier as `ORIGINATOR_ID`: ours,
+    /// reflected back to us. Ignored (RFC 4456 §8); reported for counting.
+    OwnIgnored(EvpnRoute),
 }
 
 #[derive(Debug, Default)]
@@ -384,8 +387,12 @@ impl AdjRibIn {
     }
 
     /// Applies a received UPDATE. A treat-as-withdraw UPDATE (RFC 7606)
-    /// withdraws the routes it announces; other routes are untouched.
-    pub fn apply(&mut self, update: &Update) -> Vec<RibInChange> {
+    /// withdraws the routes it announces; other routes are untouched. A
+    /// route whose `ORIGINATOR_ID` is `own_id` (our BGP identifier) is one
+    /// of ours coming back: it is ignored as RFC 4456 §8 asks, and replaces
+    /// (withdraws) whatever the key held. Another proxy's routes carry its
+    /// own identifier and are kept.
+    pub fn apply(&mut self, update: &Update, own_id: Ipv4Addr) -> Vec<RibInChange> {
         let mut changes = Vec::new();
         let attributes = &update.attributes;
         if let Some(MpUnreach::Evpn { routes }) = &attributes.mp_unreach {
@@ -402,9 +409,13 @@ impl AdjRibIn {
                     continue; // RFC 7606 §5.4: skipped.
                 }
                 let key = route.key();
-                if treat_as_withdraw {
+                let own = attributes.originator_id == Some(own_id);
+                if treat_as_withdraw || own {
                     if let Some(old) = self.routes.remove(&key) {
                         changes.push(RibInChange::Withdrawn(old.route));
+                    }
+                    if own {
+                        changes.push(RibInChange::OwnIgnored(route.clone()));
                     }
                     continue;
                 }
@@ -745,19 +756,48 @@ mod tests {
     #[test]
     fn rib_in_reports_announcements_withdrawals_and_treat_as_withdraw() {
         let mut rib = AdjRibIn::default();
-        let changes = rib.apply(&received(vec![route(1), route(2)], vec![], false));
+        let changes = rib.apply(&received(vec![route(1), route(2)], vec![], false), US);
         assert_eq!(changes.len(), 2);
         let RibInChange::Announced(first) = &changes[0] else { panic!() };
         assert_eq!(first.next_hop, IpAddr::from([192, 0, 2, 7]));
         assert_eq!(first.originator_id, Some([192, 0, 2, 7].into()));
         // The same announcement again changes nothing.
-        assert!(rib.apply(&received(vec![route(1)], vec![], false)).is_empty());
+        assert!(rib.apply(&received(vec![route(1)], vec![], false), US).is_empty());
         // A malformed re-announcement withdraws that route only.
-        let changes = rib.apply(&received(vec![route(1)], vec![], true));
+        let changes = rib.apply(&received(vec![route(1)], vec![], true), US);
         assert_eq!(changes, vec![RibInChange::Withdrawn(route(1))]);
         assert_eq!(rib.len(), 1);
         // Withdrawing an unknown route is silent.
-        assert!(rib.apply(&received(vec![], vec![route(9)], false)).is_empty());
+        assert!(rib.apply(&received(vec![], vec![route(9)], false), US).is_empty());
         assert_eq!(rib.clear(), vec![RibInChange::Withdrawn(route(2))]);
+    }
+
+    /// Our BGP identifier.
+    const US: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 254);
+
+    #[test]
+    fn our_own_routes_reflected_back_are_ignored_and_another_proxys_are_kept() {
+        let mut rib = AdjRibIn::default();
+        // Another proxy's route (its identifier 192.0.2.7 as ORIGINATOR_ID).
+        assert!(matches!(
+            rib.apply(&received(vec![route(1)], vec![], false), US)[..],
+            [RibInChange::Announced(_)]
+        ));
+        // Ours, reflected back: ignored, and it replaces what the key held.
+        let mut ours = received(vec![route(1), route(2)], vec![], false);
+        ours.attributes.originator_id = Some(US);
+        assert_eq!(
+            rib.apply(&ours, US),
+            vec![
+                RibInChange::Withdrawn(route(1)),
+                RibInChange::OwnIgnored(route(1)),
+                RibInChange::OwnIgnored(route(2))
+            ]
+        );
+        assert!(rib.is_empty());
+        // Without an ORIGINATOR_ID (the route reflector's own route) it is kept.
+        let mut plain = received(vec![route(3)], vec![], false);
+        plain.attributes.originator_id = None;
+        assert_eq!(rib.apply(&plain, US).len(), 1);
     }
 }

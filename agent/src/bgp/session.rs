@@ -109,6 +109,9 @@ pub enum Event {
     Route(InRoute),
     /// The peer withdrew a route.
     Withdrawn(EvpnRoute),
+    /// The peer sent one of our own routes back (our BGP identifier as
+    /// `ORIGINATOR_ID`); it was ignored (RFC 4456 §8).
+    OwnRouteIgnored(EvpnRoute),
     /// The peer finished sending its table.
     EndOfRib,
     /// An UPDATE had problems that did not reset the session (RFC 7606 §6
@@ -702,7 +705,7 @@ impl Driver {
             let _ = self.events.send(Event::EndOfRib).await;
             return;
         }
-        for change in self.rib_in.apply(update) {
+        for change in self.rib_in.apply(update, self.config.session.router_id) {
             self.report(change).await;
         }
     }
@@ -711,6 +714,7 @@ impl Driver {
         let event = match change {
             RibInChange::Announced(route) => Event::Route(route),
             RibInChange::Withdrawn(route) => Event::Withdrawn(route),
+            RibInChange::OwnIgnored(route) => Event::OwnRouteIgnored(route),
         };
         let _ = self.events.send(event).await;
     }
