@@ -3,7 +3,10 @@
 # yanglint, the check SR Linux itself makes when it loads an agent's module.
 #
 # Usage: scripts/yanglint.sh SRL_YANG_DIR
+#        scripts/yanglint.sh SRL_YANG_DIR --data FILE
 #   SRL_YANG_DIR  the SR Linux YANG release (e.g. ../shared/srlinux-yang/v25.3.1)
+#   --data FILE   only validate FILE as data, state included (config false
+#                 nodes): what the agent publishes (agent/tests/yang_state.rs)
 #
 # srl_nokia-features.yang is passed as a module of its own so that it is
 # "implemented": libyang then enables all of its features, as on a real box,
@@ -57,6 +60,17 @@ validate() {
     grep -v -e '^libyang warn' -e '^libyang\[.\]: Previous warning' <<<"$out" || true
     return "$rc"
 }
+if [ "${2:-}" = --data ]; then
+    file=${3:?usage: yanglint.sh SRL_YANG_DIR --data FILE}
+    out=$(yanglint "${search[@]}" -F "srl_nokia-features:$all_features" -t data "$features" \
+        "$repo"/yang/*.yang "$file" 2>&1) || { echo "$out"; exit 1; }
+    errors=$(grep -v -e '^libyang warn' -e '^libyang\[.\]: Previous warning' <<<"$out" || true)
+    if grep -q -e 'libyang err' -e 'YANGLINT\[E\]' <<<"$errors"; then
+        echo "$errors"
+        exit 1
+    fi
+    exit 0
+fi
 for example in "$repo"/yang/examples/*.json; do
     [ -e "$example" ] || continue
     if out=$(validate "$example") && ! grep -q -e 'libyang err' -e 'YANGLINT\[E\]' <<<"$out"; then

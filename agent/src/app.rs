@@ -259,7 +259,7 @@ impl Agent {
             config_source: String::new(),
             bgp_state: serde_json::json!({"state": "idle"}),
             capabilities,
-            snoop_state: serde_json::json!({"status": "off"}),
+            snoop_state: serde_json::json!({"status": SnooperStatus::Off.as_str()}),
             ndk_state: None,
         }
     }
@@ -354,7 +354,7 @@ impl Agent {
         self.snooper = SnooperThread { commands: None };
         let counters = self.bgp_state["counters"].take();
         self.bgp_state = serde_json::json!({"state": "idle", "counters": counters});
-        self.snoop_state = serde_json::json!({"status": "off"});
+        self.snoop_state = serde_json::json!({"status": SnooperStatus::Off.as_str()});
     }
 
     fn yang(&self) -> serde_json::Value {
@@ -522,6 +522,7 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
         Event::Route(_) => Some("routes-received"),
         Event::Withdrawn(_) => Some("withdrawals-received"),
         Event::Malformed { .. } => Some("malformed-updates"),
+        Event::OwnRouteIgnored(_) => Some("own-routes-ignored"),
         _ => None,
     };
     if let Some(name) = counter {
@@ -550,7 +551,7 @@ fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Inp
         }
         Event::Route(route) => received(route).map(Input::Route),
         Event::Withdrawn(route) => Some(Input::Withdrawn { key: route.to_string() }),
-        Event::EndOfRib => None,
+        Event::EndOfRib | Event::OwnRouteIgnored(_) => None,
         Event::Malformed { error } => {
             warn!(%error, "malformed UPDATE handled per RFC 7606");
             None
@@ -609,6 +610,36 @@ struct SnooperThread {
     commands: Option<std_mpsc::Sender<SnooperCommand>>,
 }
 
+/// The snooper's `status` in state: the values of the YANG enumeration
+/// `snooper/status`, and only those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnooperStatus {
+    /// Loaded and attached (or waiting for some of its interfaces).
+    Running,
+    /// No learning interfaces configured.
+    Off,
+    /// The learning namespace does not exist yet.
+    Waiting,
+    /// It could not start.
+    Error,
+}
+
+impl SnooperStatus {
+    /// Every value, for checking them against the model.
+    pub const ALL: [Self; 4] = [Self::Running, Self::Off, Self::Waiting, Self::Error];
+
+    /// The value as published.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Off => "off",
+            Self::Waiting => "waiting",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// What the agent task asks of the snooper thread.
 #[derive(Debug)]
 enum SnooperCommand {
@@ -628,7 +659,8 @@ impl SnooperThread {
         state: mpsc::Sender<serde_json::Value>,
     ) -> Self {
         if config.learning_interfaces.is_empty() {
-            let _ = state.try_send(serde_json::json!({"status": "no learning interfaces configured"}));
+            // `off` in the YANG: nothing to snoop.
+            let _ = state.try_send(serde_json::json!({"status": SnooperStatus::Off.as_str()}));
             return Self { commands: None };
         }
         let snoop_config = arp_snoop::SnooperConfig {
@@ -687,7 +719,8 @@ fn snooper_thread(
                     warn!(error = %e, "learning namespace missing: waiting for it");
                     waited = true;
                 }
-                let report = serde_json::json!({"status": "waiting for the learning namespace", "error": e.to_string()});
+                let report =
+                    serde_json::json!({"status": SnooperStatus::Waiting.as_str(), "error": e.to_string()});
                 if state.blocking_send(report).is_err() {
                     return;
                 }
@@ -702,7 +735,9 @@ fn snooper_thread(
             Err(e) => {
                 // The agent keeps running without learning; state says why.
                 error!(error = %e, "snooper not started: learning is off");
-                let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
+                let _ = state.blocking_send(
+                    serde_json::json!({"status": SnooperStatus::Error.as_str(), "error": e.to_string()}),
+                );
                 return;
             }
         }
@@ -747,7 +782,9 @@ fn snooper_thread(
     });
     if let Err(e) = reader {
         error!(error = %e, "cannot start the snooper's event reader: learning is off");
-        let _ = state.blocking_send(serde_json::json!({"status": "error", "error": e.to_string()}));
+        let _ = state.blocking_send(
+            serde_json::json!({"status": SnooperStatus::Error.as_str(), "error": e.to_string()}),
+        );
         return;
     }
     loop {
@@ -779,7 +816,7 @@ fn snooper_thread(
             Err(e) => serde_json::Map::from_iter([("error".to_owned(), e.to_string().into())]),
         };
         let counters = snooper.counters().unwrap_or_default();
-        let report = serde_json::json!({"status": "running", "interfaces": interfaces, "counters": counters});
+        let report = serde_json::json!({"status": SnooperStatus::Running.as_str(), "interfaces": interfaces, "counters": counters});
         if state.blocking_send(report).is_err() {
             return;
         }

@@ -73,11 +73,7 @@ fn a_learning_namespace_that_appears_after_the_start_is_used_once_it_does() {
     let (mut agent, http) = start_agent(&dir, &name, "lo");
     let state = wait_for("the snooper waits for the namespace", Duration::from_secs(10), || {
         let state = agent_state(AGENT, &http)?;
-        if state["snooper"]["status"] == "waiting for the learning namespace" {
-            Ok(state)
-        } else {
-            Err(state["snooper"].to_string())
-        }
+        if state["snooper"]["status"] == "waiting" { Ok(state) } else { Err(state["snooper"].to_string()) }
     });
     let error = state["snooper"]["error"].as_str().unwrap_or_default();
     assert!(error.contains(&name), "the state names the namespace: {error}");

@@ -156,7 +156,9 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
                 "sequence": entry["sequence"],
                 "status": entry["status"],
             });
-            if let Some(seen) = unix_secs(&entry["last-seen-ms"]) {
+            // The YANG's last-seen is when ARP/ND last showed the MAC: a
+            // static MAC has none (the core's time for it is its config's).
+            if let Some(seen) = unix_secs(&entry["last-seen-ms"]).filter(|_| entry["source"] == "learned") {
                 object["last-seen"] = seen.into();
             }
             if let Some(by) = entry["by"].as_str().or_else(|| entry["evpn-vtep"].as_str()) {
@@ -310,6 +312,9 @@ mod tests {
                     "macs": {"02:00:00:00:00:01": {
                         "vtep": "192.0.2.1", "source": "learned", "ips": {"10.1.0.1": 1000},
                         "last-seen-ms": 2500, "sequence": 1, "status": "active"
+                    }, "02:00:00:00:00:aa": {
+                        "vtep": "192.0.2.1", "source": "static", "ips": {},
+                        "last-seen-ms": 0, "sequence": 0, "status": "active"
                     }}
                 }}
             }
@@ -330,7 +335,7 @@ mod tests {
         assert_eq!(agent["evpn-vteps"], json!(["10.0.0.2"]));
         assert_eq!(agent["snooper"]["arp"], 3);
         let vrf_key = &nodes().mac_vrfs["blue"].js_path_with_keys;
-        assert_eq!(parse(vrf_key)["mac-count"], 1);
+        assert_eq!(parse(vrf_key)["mac-count"], 2);
         let vtep = parse(&format!("{vrf_key}.vtep{{.address==\"192.0.2.1\"}}"));
         assert_eq!(
             vtep,
@@ -339,12 +344,15 @@ mod tests {
         let mac = parse(&format!("{vrf_key}.mac{{.address==\"02:00:00:00:00:01\"}}"));
         assert_eq!(mac["ip"], json!(["10.1.0.1"]));
         assert_eq!(mac["last-seen"], 1_700_000_002_u64, "Unix seconds, from the start time");
+        let static_mac = parse(&format!("{vrf_key}.mac{{.address==\"02:00:00:00:00:aa\"}}"));
+        assert_eq!(static_mac["source"], "static");
+        assert!(static_mac.get("last-seen").is_none(), "never seen in ARP/ND: {static_mac}");
         let interface = parse(&format!("{DEFAULT_AGENT_KEY}.snooped_interface{{.name==\"e1-1\"}}"));
         assert_eq!(
             interface,
             json!({"name": "e1-1", "status": "attached (ifindex 7)", "seen": 12, "matched": 3})
         );
-        assert_eq!(entries.len(), 5);
+        assert_eq!(entries.len(), 6);
     }
 
     #[test]
