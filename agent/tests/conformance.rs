@@ -5,7 +5,9 @@
 //! - `config.json`: the configuration committed at time 0;
 //! - `events.jsonl`: one event per line, `{"at-ms": N, "input": {...}}`, or
 //!   `{"at-ms": N, "restart": true}` to replay the current config into a
-//!   fresh core (an agent restart);
+//!   fresh core (an agent restart), with `"restore": true` also handing it
+//!   the learned table the old core saved (the agent's state file), and
+//!   `"config": {...}` to restart with another configuration;
 //! - `output.jsonl` and `state.json`: the golden outputs and final state.
 //!
 //! `BLESS=1 cargo test -p static-vxlan-agent --test conformance` rewrites
@@ -48,8 +50,20 @@ fn run_scenario(dir: &Path) -> (String, String) {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("events.jsonl:{}: {e}", index + 1));
         let at = event["at-ms"].as_u64().unwrap_or_else(|| panic!("events.jsonl:{}: no at-ms", index + 1));
         if event["restart"] == true {
+            // With "restore": the learned table the old core saved goes to
+            // the new one, as the agent's state file carries it (the wall
+            // clock is the scenario's clock here).
+            let saved = (event["restore"] == true).then(|| core.save(at, at));
+            // A restart may come with an edited configuration.
+            if !event["config"].is_null() {
+                config = serde_json::from_value(event["config"].clone())
+                    .unwrap_or_else(|e| panic!("events.jsonl:{}: config: {e}", index + 1));
+            }
             core = Core::new();
-            let out = core.process(at, Input::Config(Box::new(config.clone())));
+            let mut out = core.process(at, Input::Config(Box::new(config.clone())));
+            if let Some(table) = saved {
+                out.extend(core.process(at, Input::Restore { table: Box::new(table), unix_now_ms: at }));
+            }
             record(index + 1, at, &out);
             continue;
         }

@@ -35,6 +35,14 @@ pub enum Input {
     },
     /// Time passed: aging, duplicate-MAC holds, grace periods.
     Tick,
+    /// The learned table saved before a restart, at `unix-now-ms` by the
+    /// wall clock: taken back where the configuration allows.
+    Restore {
+        /// The saved table.
+        table: Box<super::saved::SavedTable>,
+        /// The wall clock now, to age the saved MACs by.
+        unix_now_ms: u64,
+    },
 }
 
 /// One snooped binding.
@@ -148,6 +156,10 @@ pub enum Notice {
     StaticVtepIsEvpn { vtep: Ipv4Addr },
     /// A limit kept a new MAC from being learned (reported when first hit).
     LimitReached { mac_vrf: String, limit: &'static str },
+    /// The learned table saved before a restart was taken back: `restored`
+    /// MACs, and `dropped` that the configuration no longer allows or that
+    /// aged out meanwhile.
+    Restored { restored: usize, dropped: usize },
 }
 
 /// What the core asks of the outside world.

@@ -468,3 +468,77 @@ fn ips_stay_sorted_and_a_mac_entry_stays_small() {
         (&[1, 2, 3][..], super::Few::One(7))
     );
 }
+
+#[test]
+fn a_restore_takes_back_only_what_the_configuration_allows() {
+    use super::saved::{SavedMac, SavedStatus, SavedTable};
+    const NOW: u64 = 10_000_000;
+    let saved = |last: u8, vtep: Ipv4Addr, age_ms: u64, status: SavedStatus| SavedMac {
+        mac: mac(last),
+        vtep,
+        ips: [(IpAddr::from([10, 0, 0, last]), NOW - age_ms)].into(),
+        last_seen_unix_ms: NOW - age_ms,
+        sequence: u32::from(last),
+        best_remote_sequence: 0,
+        status,
+    };
+    let discovered = Ipv4Addr::new(198, 51, 100, 7);
+    let table = SavedTable {
+        format: super::saved::FORMAT.to_owned(),
+        version: super::saved::VERSION,
+        written_at_unix_ms: NOW,
+        mac_vrfs: [
+            (
+                "blue".to_owned(),
+                vec![
+                    saved(1, A, 1000, SavedStatus::Active),
+                    // Aged out while the agent was down.
+                    saved(2, A, 301_000, SavedStatus::Active),
+                    // Behind a VTEP auto-discovery may still discover.
+                    saved(3, discovered, 1000, SavedStatus::Active),
+                    // Behind one it may not.
+                    saved(4, Ipv4Addr::new(203, 0, 113, 9), 1000, SavedStatus::Active),
+                    // Still a duplicate for 100 s.
+                    saved(5, B, 1000, SavedStatus::Frozen { until_unix_ms: NOW + 100_000 }),
+                    // A route beat it: not advertised again.
+                    saved(6, B, 1000, SavedStatus::Superseded { by: IpAddr::from(EVPN) }),
+                    // The static MAC stays static.
+                    saved(0xaa, B, 1000, SavedStatus::Active),
+                ],
+            ),
+            ("gone".to_owned(), vec![saved(7, A, 1000, SavedStatus::Active)]),
+        ]
+        .into(),
+    };
+    let mut config = config();
+    config.auto_discover = Some(
+        serde_json::from_value(serde_json::json!({
+            "allowed-prefixes": ["198.51.100.0/24"], "max-vteps": 1
+        }))
+        .expect("auto-discover"),
+    );
+    let (mut core, _) = core_with(config);
+    let now = 5_000_000;
+    let out = core.process(now, Input::Restore { table: Box::new(table), unix_now_ms: NOW });
+    assert!(out.contains(&Output::Notice(Notice::Restored { restored: 4, dropped: 4 })), "{out:?}");
+    let state = core.state();
+    let macs = &state["mac-vrfs"]["blue"]["macs"];
+    assert_eq!(macs["02:00:00:00:00:01"]["sequence"], 1);
+    assert_eq!(macs["02:00:00:00:00:01"]["last-seen-ms"], now - 1000, "it ages from when it was last seen");
+    assert!(macs["02:00:00:00:00:02"].is_null() && macs["02:00:00:00:00:04"].is_null(), "{macs}");
+    assert_eq!(macs["02:00:00:00:00:03"]["vtep"], discovered.to_string());
+    assert_eq!(state["mac-vrfs"]["blue"]["discovered-vteps"], serde_json::json!([discovered.to_string()]));
+    assert_eq!(macs["02:00:00:00:00:05"]["status"], "frozen");
+    assert_eq!(macs["02:00:00:00:00:05"]["until-ms"], now + 100_000, "{}", macs["02:00:00:00:00:05"]);
+    assert_eq!(macs["02:00:00:00:00:06"]["status"], "superseded");
+    assert_eq!(macs["02:00:00:00:00:aa"]["source"], "static");
+    // Advertised: h1 and h3 (MAC and MAC+IP each), not the frozen or superseded ones.
+    assert_eq!(mac_routes(&core, mac(1)).len(), 2);
+    assert_eq!(mac_routes(&core, mac(3)).len(), 2);
+    assert!(mac_routes(&core, mac(5)).is_empty() && mac_routes(&core, mac(6)).is_empty());
+    // And a save gives back what it holds, times on the wall clock.
+    let again = core.save(now, NOW);
+    let h1 = again.mac_vrfs["blue"].iter().find(|m| m.mac == mac(1)).expect("h1 saved");
+    assert_eq!((h1.last_seen_unix_ms, h1.sequence), (NOW - 1000, 1));
+    assert!(again.mac_vrfs["blue"].iter().all(|m| m.mac != mac(0xaa)), "static MACs come from the config");
+}
