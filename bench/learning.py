@@ -55,6 +55,7 @@ def agent_config(rx, port):
         f"peer-port: {port}",
         "local-as: 65000",
         "hold-time: 240",
+        "state-file: ''",
         "mac-aging-secs: 86400",
         "max-macs-per-mac-vrf: 4000000",
         "max-macs-per-vtep: 4000000",

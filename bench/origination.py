@@ -54,6 +54,7 @@ def agent_config(n, peer, port):
         f"peer-port: {port}",
         "local-as: 65000",
         "hold-time: 240",
+        "state-file: ''",
         f"max-macs-per-mac-vrf: {n + 1}",
         f"max-macs-per-vtep: {n + 1}",
         "mac-vrfs:",

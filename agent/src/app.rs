@@ -49,12 +49,14 @@ use crate::{
     core::{
         Core,
         msg::{Forget, Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
+        saved::SavedTable,
     },
     ndk::{
         client::{self as ndk_client, NdkOptions},
         telemetry,
     },
     privileges,
+    state_file::{self, Saver},
 };
 
 /// Where the configuration comes from.
@@ -148,7 +150,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 }
             }
             Some(state) = snoop_rx.recv() => agent.snoop_state = state,
-            _ = tick.tick() => agent.input(Input::Tick).await,
+            _ = tick.tick() => {
+                agent.input(Input::Tick).await;
+                agent.save_learned();
+            }
             Some(request) = request_rx.recv() => match request {
                 Request::State(reply) => {
                     let _ = reply.send(agent.state());
@@ -210,6 +215,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(saver) = agent.saver.take() {
+        saver.finish(agent.core.save(agent.now(), unix_ms_now()), Duration::from_secs(5));
+    }
     drop(agent);
     fatal.map_or(Ok(()), Err)
 }
@@ -237,6 +245,13 @@ struct Agent {
     snoop_state: serde_json::Value,
     ndk_state: Option<serde_json::Value>,
     capabilities: privileges::Kept,
+    /// Writes the learned table (`state-file`); none when it is "".
+    saver: Option<Saver>,
+    /// The core generation last handed to the saver, and when.
+    saved: Option<(u64, Instant)>,
+    /// The learned table of the last run was looked for (once, at the
+    /// first configuration).
+    restore_tried: bool,
 }
 
 impl Agent {
@@ -247,9 +262,10 @@ impl Agent {
     ) -> Self {
         Self {
             started: Instant::now(),
-            started_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            started_unix_ms: unix_ms_now(),
+            saver: None,
+            saved: None,
+            restore_tried: false,
             core: Core::new(),
             config: None,
             speaker: None,
@@ -265,7 +281,40 @@ impl Agent {
     }
 
     fn now(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        CORE_CLOCK_LEAD_MS
+            .saturating_add(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Writes the learned table if it changed (at most every 5 s) or every
+    /// 60 s anyway; off the agent task, never waiting for the disk.
+    fn save_learned(&mut self) {
+        let Some(saver) = &self.saver else { return };
+        let due = self.saved.is_none_or(|(generation, at)| {
+            (generation != self.core.generation() && at.elapsed() >= SAVE_CHANGED_EVERY)
+                || at.elapsed() >= SAVE_AT_LEAST_EVERY
+        });
+        if due && saver.offer(self.core.save(self.now(), unix_ms_now())) {
+            self.saved = Some((self.core.generation(), Instant::now()));
+        }
+    }
+
+    /// The learned table of the last run, if the configuration keeps one
+    /// and it can be used; one log line says what happened.
+    fn saved_table(config: &Config) -> Option<SavedTable> {
+        if config.state_file.is_empty() {
+            return None;
+        }
+        match state_file::read(Path::new(&config.state_file)) {
+            Ok(Some(table)) => {
+                info!(path = %config.state_file, macs = table.len(), "restoring the learned table of the last run");
+                Some(table)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                warn!(%error, "the learned table of the last run is not used: starting without it");
+                None
+            }
+        }
     }
 
     /// Feeds the core and carries out its outputs.
@@ -282,11 +331,19 @@ impl Agent {
     }
 
     /// Applies a new configuration as one transaction. On error nothing
-    /// changed: the running configuration and session stay.
+    /// changed: the running configuration and session stay. The first one
+    /// also takes back the learned table of the last run, so that the first
+    /// session's table, and so its first End-of-RIB, includes it.
     async fn configure(&mut self, new: Option<Config>) -> anyhow::Result<()> {
         let Some(new) = new else {
             self.unconfigure().await;
             return Ok(());
+        };
+        let restore = if self.config.is_none() && !self.restore_tried {
+            self.restore_tried = true;
+            Self::saved_table(&new)
+        } else {
+            None
         };
         let new_session = match (&self.speaker, &self.config) {
             (None, _) => true,
@@ -298,7 +355,11 @@ impl Agent {
             // for, so its first End-of-RIB is complete. The config is applied
             // to a copy of the core, adopted only once the session started.
             let mut next = self.core.clone();
-            let outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
+            let mut outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
+            if let Some(table) = restore {
+                let restore = Input::Restore { table: Box::new(table), unix_now_ms: unix_ms_now() };
+                outputs.extend(next.process(self.now(), restore));
+            }
             // The tables go to the speakers as iterators, not lists: at a
             // million MACs a list of routes is 160 MB, and the old table is
             // only read if the new session cannot start.
@@ -327,6 +388,10 @@ impl Agent {
                 info!("learning settings changed: restarting the snooper");
             }
             self.snooper = SnooperThread::start(&new, self.learned_tx.clone(), self.snoop_tx.clone());
+        }
+        if self.saver.as_ref().map(|s| s.path().to_owned()) != Some(PathBuf::from(&new.state_file)) {
+            self.saver = (!new.state_file.is_empty()).then(|| Saver::start(PathBuf::from(&new.state_file)));
+            self.saved = None;
         }
         self.config = Some(new.clone());
         if !new_session {
@@ -373,6 +438,8 @@ impl Agent {
             "configured": self.config.is_some(),
             "uptime-secs": self.started.elapsed().as_secs(),
             "started-at-unix-ms": self.started_unix_ms,
+            // Where the core's times (`*-ms` under proxy) count from.
+            "core-clock-epoch-unix-ms": self.started_unix_ms.saturating_sub(CORE_CLOCK_LEAD_MS),
             "capabilities": self.capabilities.capabilities,
             "bgp": self.bgp_state,
             "snooper": self.snoop_state,
@@ -568,6 +635,22 @@ fn bump(bgp_state: &mut serde_json::Value, name: &str, by: u64) {
 fn unix_secs_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
+
+fn unix_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The core's clock starts this far ahead of zero (one day, the longest
+/// `mac-aging-secs`), so that a MAC restored from before the start gets its
+/// last-seen time on that clock, not a time clamped to the start.
+const CORE_CLOCK_LEAD_MS: u64 = 86_400_000;
+
+/// How often a changed learned table is written, and how often at least
+/// (the last-seen times move on while nothing else changes).
+const SAVE_CHANGED_EVERY: Duration = Duration::from_secs(5);
+const SAVE_AT_LEAST_EVERY: Duration = Duration::from_mins(1);
 
 /// A received route reduced to what the core needs; `None` for route types
 /// the proxy does not use.

@@ -26,3 +26,4 @@ pub mod core;
 pub mod ndk;
 pub mod packed_map;
 pub mod privileges;
+pub mod state_file;

@@ -31,7 +31,7 @@ fn start_agent(dir: &ScratchDir, netns: &str, interface: &str) -> (Daemon, Strin
     fs::write(
         &config,
         format!(
-            "source-address: 127.0.0.1\nconnect: false\nlearning-interfaces: [{interface}]\n\
+            "source-address: 127.0.0.1\nconnect: false\nstate-file: ''\nlearning-interfaces: [{interface}]\n\
              learning-netns: {netns}\nmac-vrfs:\n  blue:\n    evi: 100\n    vni: {VNI}\n    static-vteps:\n      \
              10.0.0.1: {{}}\n      127.0.0.3: {{}}\n"
         ),

@@ -33,7 +33,7 @@ fn end_of_rib_follows_the_whole_first_table() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let mut config = format!(
-        "source-address: 127.0.0.31\npeer-address: 127.0.0.1\npeer-port: {port}\nlocal-as: 65000\n\
+        "source-address: 127.0.0.31\npeer-address: 127.0.0.1\npeer-port: {port}\nlocal-as: 65000\nstate-file: ''\n\
          max-macs-per-mac-vrf: 100000\nmax-macs-per-vtep: 100000\n\
          mac-vrfs:\n  blue:\n    evi: 100\n    vni: 10100\n    static-vteps:\n"
     );

@@ -54,6 +54,8 @@ fn agent_node(gobgp: &GoBgp, source: &str) -> Change {
             "peer-port": gobgp.port,
             "local-as": "65000",
             "graceful-restart-time": 0,
+            // SR Linux's default is a file under /etc/opt: keep nothing here.
+            "state-file": "",
         }),
     )
 }

@@ -46,7 +46,7 @@ fn the_agent_keeps_only_the_capabilities_it_needs_and_serves_state_on_loopback()
     }
     let dir = ScratchDir::new("caps");
     let config = dir.path().join("agent.yaml");
-    fs::write(&config, "source-address: 127.0.0.1\nconnect: false\n").expect("write config");
+    fs::write(&config, "source-address: 127.0.0.1\nconnect: false\nstate-file: ''\n").expect("write config");
     let port = free_port();
     let mut agent = Daemon::spawn(
         "static-vxlan-agent",
@@ -113,7 +113,7 @@ impl UnprivilegedAgent {
         fs::write(
             &config,
             format!(
-                "source-address: 127.0.0.1\nconnect: false\nlearning-interfaces: [lo]\nlearning-netns: {}\n\
+                "source-address: 127.0.0.1\nconnect: false\nstate-file: ''\nlearning-interfaces: [lo]\nlearning-netns: {}\n\
                  mac-vrfs:\n  blue:\n    evi: 100\n    vni: 100\n    static-vteps:\n      127.0.0.3: {{}}\n",
                 netns.path().display()
             ),

@@ -27,7 +27,7 @@ fn write_config(path: &Path, source: &str, listen_port: u16, hold_time: u16) {
         path,
         format!(
             "source-address: {source}\npeer-address: 127.0.0.1\npeer-port: {}\nlisten-port: {listen_port}\n\
-             local-as: 65000\nhold-time: {hold_time}\nmac-vrfs: {{}}\n",
+             local-as: 65000\nhold-time: {hold_time}\nstate-file: ''\nmac-vrfs: {{}}\n",
             free_port()
         ),
     )

@@ -134,7 +134,7 @@ fn an_arp_storm_is_capped_never_learns_outside_vteps_and_never_flaps_a_route() {
     fs::write(
         &config,
         format!(
-            "source-address: 127.0.0.41\npeer-address: 127.0.0.1\npeer-port: {port}\nlocal-as: 65000\n\
+            "source-address: 127.0.0.41\npeer-address: 127.0.0.1\npeer-port: {port}\nlocal-as: 65000\nstate-file: ''\n\
              learning-interfaces: [{leaf_if}]\nlearning-netns: {}\n\
              auto-discover:\n  allowed-prefixes: [10.0.0.0/24]\n  max-vteps: 4\n\
              max-macs-per-vtep: {MAX_PER_VTEP}\nmax-macs-per-mac-vrf: {MAX_PER_MAC_VRF}\n\

@@ -28,7 +28,7 @@ fn without_bpf_privileges_the_agent_runs_on_and_its_state_says_why() {
     fs::write(
         &config,
         format!(
-            "source-address: 127.0.0.1\npeer-port: {}\nlocal-as: 65000\nlearning-interfaces: [lo]\n\
+            "source-address: 127.0.0.1\npeer-port: {}\nlocal-as: 65000\nstate-file: ''\nlearning-interfaces: [lo]\n\
              mac-vrfs:\n  blue:\n    evi: 100\n    vni: 100\n",
             free_port()
         ),

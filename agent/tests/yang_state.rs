@@ -103,7 +103,7 @@ fn snapshot(core: &Core, bgp: State, snooper: SnooperStatus) -> Value {
         SnooperStatus::Off => {}
     }
     json!({
-        "started-at-unix-ms": 1_700_000_000_000_u64,
+        "core-clock-epoch-unix-ms": 1_700_000_000_000_u64,
         "bgp": bgp_state,
         "snooper": snooper_state,
         "proxy": core.state(),
@@ -286,6 +286,13 @@ fn published_state_validates_against_the_yang_model() {
             for mac in bis[0]["static-vxlan-agent:static-vxlan-agent"]["mac"].as_array().into_iter().flatten()
             {
                 statuses.insert(mac["status"].as_str().unwrap_or_default().to_owned());
+                // The leaves each status brings (frozen-until was lost once:
+                // the core named it until_ms).
+                match mac["status"].as_str() {
+                    Some("frozen") => assert!(mac["frozen-until"].is_string(), "{mac}"),
+                    Some("superseded" | "in-evpn") => assert!(mac["superseded-by"].is_string(), "{mac}"),
+                    _ => {}
+                }
             }
         }
         let file = dir.join(format!("state-{i}.json"));

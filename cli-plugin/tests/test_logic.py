@@ -166,7 +166,7 @@ def test_the_tables_render_what_a_real_agent_publishes(tmp_path):
     config = tmp_path / "agent.yaml"
     config.write_text(
         "source-address: 127.0.0.1\n"
-        f"peer-address: 127.0.0.1\npeer-port: {free_port()}\nlocal-as: 65000\n"
+        f"peer-address: 127.0.0.1\npeer-port: {free_port()}\nlocal-as: 65000\nstate-file: ''\n"
         "mac-vrfs:\n  blue:\n    evi: 100\n    vni: 10100\n    static-vteps:\n"
         "      192.0.2.1:\n        static-macs: ['02:00:00:00:00:01']\n      192.0.2.2: {}\n"
     )

@@ -123,7 +123,7 @@ def lab(tmp_path):
         http = f"127.0.0.1:{free_port()}"
         base = {
             "source-address": "127.0.0.1", "peer-address": "127.0.0.1", "peer-port": free_port(),
-            "local-as": 65000, "learning-interfaces": [f"cl{tag}"], "learning-netns": leaf,
+            "local-as": 65000, "state-file": "", "learning-interfaces": [f"cl{tag}"], "learning-netns": leaf,
         }
         config = tmp_path / "agent.yaml"
         config.write_text(agent_yaml(running_config([STATIC_MAC]), base))

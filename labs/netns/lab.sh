@@ -172,6 +172,8 @@ source-address: 1.1.1.254
 peer-address: 1.1.1.3
 local-as: 65000
 hold-time: 9
+# Kept across agent restarts (the kill-and-restart e2e test relies on it).
+state-file: $W/learned-table.json
 learning-interfaces: [up0]
 mac-aging-secs: ${AGING:-300}
 mac-vrfs:

@@ -104,6 +104,21 @@ pub struct Config {
     /// Learn from IPv6 ND too.
     #[serde(default = "yes")]
     pub learn_nd: bool,
+
+    // ----- restarts (the core ignores this) -----
+    /// Where the learned table is kept across restarts ("" keeps nothing).
+    #[serde(default = "default_state_file")]
+    pub state_file: String,
+}
+
+/// Standalone's place for the learned table; SR Linux's is the YANG default
+/// (a directory that survives an app restart).
+pub const STANDALONE_STATE_FILE: &str = "/var/lib/static-vxlan-agent/learned-table.json";
+/// SR Linux's place for the learned table (the YANG default).
+pub const SR_LINUX_STATE_FILE: &str = "/etc/opt/static-vxlan-agent/learned-table.json";
+
+fn default_state_file() -> String {
+    STANDALONE_STATE_FILE.to_owned()
 }
 
 /// How the snooper attaches.

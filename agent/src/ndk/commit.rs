@@ -511,6 +511,7 @@ fn fill_yang_defaults(agent: &mut Map<String, Value>) {
     // On SR Linux the physical ports live in srbase; standalone has no
     // such default (the YAML says where, or the agent's own namespace).
     agent.entry("learning-netns").or_insert(Value::from("srbase"));
+    agent.entry("state-file").or_insert(Value::from(crate::config::model::SR_LINUX_STATE_FILE));
     if let Some(Value::Object(auto)) = agent.get_mut("auto-discover") {
         auto.entry("max-vteps").or_insert(Value::from(64));
         auto.entry("allowed-prefixes").or_insert(Value::Array(Vec::new()));

@@ -51,10 +51,11 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
     let agent_key = key_of(agent, DEFAULT_AGENT_KEY);
     let proxy = &state["proxy"];
     let bgp = &state["bgp"];
-    let started_ms = state["started-at-unix-ms"].as_u64().unwrap_or(0);
-    // Core times are milliseconds since the agent started; state shows
-    // wall-clock Unix seconds, which do not change from one rendering to
-    // the next (so nothing is republished needlessly).
+    // Core times are milliseconds on the core's clock, which counts from
+    // `core-clock-epoch-unix-ms`; state shows wall-clock Unix seconds, which
+    // do not change from one rendering to the next (so nothing is
+    // republished needlessly).
+    let started_ms = state["core-clock-epoch-unix-ms"].as_u64().unwrap_or(0);
     let unix_secs = |ms: &Value| ms.as_u64().map(|ms| (started_ms + ms) / 1000);
 
     let enabled = agent.leaves.get("admin-state").and_then(Value::as_str) != Some("disable");
@@ -299,7 +300,7 @@ mod tests {
 
     fn state(bgp: &str) -> Value {
         json!({
-            "started-at-unix-ms": 1_700_000_000_000_u64,
+            "core-clock-epoch-unix-ms": 1_700_000_000_000_u64,
             "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64,
                     "counters": {"routes-received": 7}},
             "snooper": {"status": "running", "interfaces": {"e1-1": {"status": "attached (ifindex 7)", "seen": 12, "matched": 3}}, "counters": {"arp": 3}},

@@ -58,8 +58,8 @@ fn rejected(outcome: Option<Outcome>) -> Vec<AckError> {
 }
 
 /// The lab's configuration, as SR Linux would deliver it: integers partly
-/// as strings, defaults omitted (the YAML states the one SR Linux default
-/// that standalone does not share: learning in srbase).
+/// as strings, defaults omitted (the YAML states the SR Linux defaults that
+/// standalone does not share: learning in srbase, the state file's place).
 fn lab_commit(seq: u64) -> Vec<Notification> {
     vec![
         set(
@@ -82,7 +82,8 @@ fn lab_commit(seq: u64) -> Vec<Notification> {
 fn lab_yaml() -> Config {
     serde_norway::from_str(
         "source-address: 1.1.1.254\npeer-address: 1.1.1.3\nlocal-as: 65000\nhold-time: 9\n\
-         learning-interfaces: [e1-1]\nlearning-netns: srbase\nmac-vrfs:\n  blue:\n    evi: 100\n    vni: 16000000\n    \
+         learning-interfaces: [e1-1]\nlearning-netns: srbase\n\
+         state-file: /etc/opt/static-vxlan-agent/learned-table.json\nmac-vrfs:\n  blue:\n    evi: 100\n    vni: 16000000\n    \
          static-vteps:\n      1.1.1.1:\n        static-macs: [\"02:00:00:00:0f:0f\"]\n      1.1.1.2: {}\n",
     )
     .expect("yaml")
