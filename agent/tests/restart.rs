@@ -3,7 +3,9 @@
 //! in VXLAN, is killed (SIGKILL) and started again, and GoBGP's RIB, watched every
 //! 100 ms, never lacks one of their routes; after the restart a host that
 //! moves continues from its restored sequence; and a restart with a static
-//! VTEP removed from the configuration drops exactly that VTEP's hosts.
+//! VTEP removed from the configuration drops exactly that VTEP's hosts. A
+//! corrupted state file, an unwritable one and a full disk (a small tmpfs)
+//! each cost one log line, never learning.
 #![allow(
     unused_crate_dependencies,
     reason = "an integration test links every dependency of its crate but uses few"
@@ -258,5 +260,44 @@ fn a_bad_or_unwritable_state_file_costs_one_log_line_and_never_learning() {
     }
     let log = lab.log();
     assert_eq!(log.matches("cannot write the learned table").count(), 1, "{log}");
+
+    // A full disk: a 16 KiB tmpfs, filled. Learning goes on, one line says why.
+    lab.kill();
+    let full = scratch.path().join("full");
+    fs::create_dir_all(&full).expect("dir");
+    let _mount = TmpfsMount::new(&full, "16k");
+    let mut filler = fs::File::create(full.join("filler")).expect("filler");
+    while std::io::Write::write_all(&mut filler, &[0; 4096]).is_ok() {}
+    drop(filler);
+    lab.rewrite(&settings(&full.join("learned-table.json")), &[VTEP_A]);
+    lab.start_agent();
+    for host in 5..=6 {
+        lab.arp(VTEP_A, host);
+        lab.wait_for_host("learned on a full disk", host, |e| e["source"] == "learned");
+        thread::sleep(Duration::from_secs(6));
+    }
+    let log = lab.log();
+    assert_eq!(log.matches("No space left on device").count(), 1, "{log}");
     lab.agent.stop();
+}
+
+/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
+struct TmpfsMount(std::path::PathBuf);
+
+impl TmpfsMount {
+    fn new(dir: &std::path::Path, size: &str) -> Self {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mount tmpfs on {}", dir.display());
+        Self(dir.to_owned())
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
 }
