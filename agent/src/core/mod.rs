@@ -375,6 +375,10 @@ pub struct Core {
     vrfs: BTreeMap<String, VrfState>,
     evpn_vteps: BTreeMap<IpAddr, EvpnVtep>,
     received: HashMap<String, ReceivedRoute>,
+    /// How many received RT-2s there are per (VNI, MAC, next hop): whether
+    /// a MAC is still beaten from a VTEP is one lookup here, where a scan
+    /// of every received route made a session drop O(N²) (issue 23).
+    received_macs: HashMap<(u32, MacAddr, IpAddr), u32>,
     /// What we told the speaker to advertise. Keyed by scope alone: a map
     /// by route key next to it held every key twice more.
     advertised: Advertised,
@@ -869,6 +873,9 @@ impl Core {
         if let Some(old) = self.received.remove(&route.key) {
             self.forget_received(&old);
         }
+        if let ReceivedKind::MacIp { mac, .. } = &route.kind {
+            *self.received_macs.entry((route.vni, *mac, route.next_hop)).or_default() += 1;
+        }
         if route.from_evpn_vtep() {
             let was_known = self.evpn_vteps.contains_key(&route.next_hop);
             let vtep = self.evpn_vteps.entry(route.next_hop).or_default();
@@ -946,11 +953,7 @@ impl Core {
         let aging = config.mac_aging_secs * 1000;
         let name = name.to_owned();
         let now = self.now;
-        let still_beaten = self.received.values().any(|r| {
-            r.vni == route.vni
-                && matches!(&r.kind, ReceivedKind::MacIp { mac: m, .. } if *m == mac)
-                && r.next_hop == route.next_hop
-        });
+        let still_beaten = self.received_macs.contains_key(&(route.vni, mac, route.next_hop));
         let Some(vrf) = self.vrfs.get_mut(&name) else { return };
         let vrf_name = Arc::clone(&vrf.name);
         let Some(entry) = vrf.macs.get_mut(&mac) else { return };
@@ -1078,6 +1081,15 @@ impl Core {
     // ===== Helpers =====
 
     fn forget_received(&mut self, route: &ReceivedRoute) {
+        if let ReceivedKind::MacIp { mac, .. } = &route.kind {
+            let key = (route.vni, *mac, route.next_hop);
+            if let Some(count) = self.received_macs.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.received_macs.remove(&key);
+                }
+            }
+        }
         if route.from_evpn_vtep()
             && let Some(vtep) = self.evpn_vteps.get_mut(&route.next_hop)
         {

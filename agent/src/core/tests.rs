@@ -542,3 +542,21 @@ fn a_restore_takes_back_only_what_the_configuration_allows() {
     assert_eq!((h1.last_seen_unix_ms, h1.sequence), (NOW - 1000, 1));
     assert!(again.mac_vrfs["blue"].iter().all(|m| m.mac != mac(0xaa)), "static MACs come from the config");
 }
+
+#[test]
+fn a_mac_stays_lost_while_any_route_that_beat_it_remains() {
+    // Two routes of the winner for one MAC (say MAC-only and MAC+IP, here
+    // two keys), then a re-announcement of one: only when the last is
+    // withdrawn is the MAC reclaimed (the received-route index counts).
+    let (mut core, _) = core_with(config());
+    core.process(0, Input::Session { up: true });
+    core.process(1000, learned(A, mac(1), None));
+    let other_proxy = Some(Ipv4Addr::new(10, 9, 9, 9));
+    core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, Some(3)));
+    core.process(2000, rt2("b-mac1-ip", B, mac(1), other_proxy, Some(3)));
+    core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, Some(3)));
+    let out = core.process(3000, Input::Withdrawn { key: "b-mac1".into() });
+    assert!(announced(&out).is_empty(), "still beaten by b-mac1-ip");
+    let out = core.process(3000, Input::Withdrawn { key: "b-mac1-ip".into() });
+    assert_eq!(mobility(announced(&out)[0]), Some((4, false)), "reclaimed once nothing beats it");
+}
