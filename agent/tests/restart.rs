@@ -106,13 +106,25 @@ impl Watcher {
     }
 
     fn finish(mut self) -> (Vec<String>, u64) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("watcher");
-        }
+        self.halt();
         let gaps = self.gaps.lock().expect("lock").clone();
         let polls = *self.polls.lock().expect("lock");
         (gaps, polls)
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A test that fails midway still stops the thread, which releases its
+/// share of GoBGP, so that gobgpd is stopped too (it was left running once).
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.halt();
     }
 }
 
