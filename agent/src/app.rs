@@ -30,7 +30,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use bgp_wire::{EvpnRoute, ExtCommunity, MacAddr, PmsiTunnelId};
+use bgp_wire::{CeaseSubcode, EvpnRoute, ExtCommunity, MacAddr, PmsiTunnelId};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpListener,
@@ -410,7 +410,7 @@ impl Agent {
         self.input(Input::Config(Box::new(config))).await;
         if let Some(speaker) = self.speaker.take() {
             // Administrative shutdown, after the withdrawals queued above.
-            let _ = speaker.commands.send(Command::Shutdown(2)).await;
+            let _ = speaker.commands.send(Command::Shutdown(CeaseSubcode::AdministrativeShutdown)).await;
             if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
                 warn!("the BGP session did not stop within 5 s; it was aborted");
             }
@@ -491,7 +491,7 @@ async fn restart_speaker(
     new_table: impl IntoIterator<Item = OutRoute>,
     old_table: impl IntoIterator<Item = OutRoute>,
 ) -> anyhow::Result<(Speaker, anyhow::Result<()>)> {
-    let _ = speaker.commands.send(Command::Shutdown(6)).await;
+    let _ = speaker.commands.send(Command::Shutdown(CeaseSubcode::OtherConfigurationChange)).await;
     if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
         warn!("the old BGP session did not stop within 5 s; it was aborted");
     }

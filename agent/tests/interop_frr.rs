@@ -129,7 +129,9 @@ fn frr_receives_exactly_what_we_send() {
         if count == 4 { Ok(()) } else { Err(format!("{count} routes")) }
     });
 
-    runtime.block_on(speaker.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(speaker.commands.send(Command::Shutdown(bgp_wire::CeaseSubcode::AdministrativeShutdown)))
+        .expect("alive");
     runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), speaker.join()).await })
         .expect("stops");

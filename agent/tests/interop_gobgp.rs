@@ -155,7 +155,9 @@ fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
         if count == 4 { Ok(()) } else { Err(format!("{count} routes")) }
     });
 
-    runtime.block_on(speaker.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(speaker.commands.send(Command::Shutdown(bgp_wire::CeaseSubcode::AdministrativeShutdown)))
+        .expect("alive");
     runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), speaker.join()).await })
         .expect("stops");
@@ -183,7 +185,9 @@ fn a_large_table_reaches_gobgp_whole_in_4096_byte_updates() {
     // And they stay that many: nothing else was queued behind.
     std::thread::sleep(Duration::from_millis(500));
     assert!(summary().contains("Destination: 10000, Path: 10000"), "{}", summary());
-    runtime.block_on(speaker.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(speaker.commands.send(Command::Shutdown(bgp_wire::CeaseSubcode::AdministrativeShutdown)))
+        .expect("alive");
     runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), speaker.join()).await })
         .expect("stops");
@@ -240,7 +244,9 @@ fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
             Err(format!("{paths:?}"))
         }
     });
-    runtime.block_on(second.commands.send(Command::Shutdown(2))).expect("alive");
+    runtime
+        .block_on(second.commands.send(Command::Shutdown(bgp_wire::CeaseSubcode::AdministrativeShutdown)))
+        .expect("alive");
     runtime
         .block_on(async { tokio::time::timeout(Duration::from_secs(5), second.join()).await })
         .expect("stops");

@@ -16,8 +16,8 @@ use std::{
 };
 
 use bgp_wire::{
-    Capability, EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, Message, MpReach, Notification, Open,
-    Origin, PathAttributes, RouteDistinguisher, Update,
+    Capability, CeaseSubcode, EncodeCx, Esi, EvpnRoute, Label, MacAddr, MacIp, Message, MpReach,
+    Notification, Open, Origin, PathAttributes, RouteDistinguisher, Update,
 };
 use common::{collect_until, expect_event, read_message};
 use static_vxlan_agent::bgp::session::{self, Event};
@@ -153,7 +153,9 @@ fn malformed_updates_get_their_rfc7606_action_and_other_routes_are_untouched() {
     expect_event(&runtime, &mut speaker, Duration::from_secs(5), |e| matches!(e, Event::Established { .. }));
     again
         .write_all(
-            &Message::Notification(Notification::cease(2)).to_bytes(EncodeCx::default()).expect("fits"),
+            &Message::Notification(Notification::cease(CeaseSubcode::AdministrativeShutdown))
+                .to_bytes(EncodeCx::default())
+                .expect("fits"),
         )
         .expect("send");
     expect_event(&runtime, &mut speaker, Duration::from_secs(5), |e| matches!(e, Event::Down { .. }));

@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::iana::{ErrorCode, HeaderSubcode as H, OpenSubcode as O, RouteRefreshSubcode, UpdateSubcode as U};
+
 /// What RFC 7606 says to do with an UPDATE that has this problem, weakest
 /// first: the derived order picks the strongest of several problems.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -175,29 +177,43 @@ impl ErrorKind {
     /// The NOTIFICATION error code and subcode for this problem (RFC 4271
     /// §4.5, RFC 5492, RFC 7313).
     #[must_use]
-    pub const fn notification_code(&self) -> (u8, u8) {
+    pub const fn notification_code(&self) -> (ErrorCode, u8) {
+        use ErrorCode as C;
         match self {
-            Self::ConnectionNotSynchronized => (1, 1),
-            Self::BadMessageLength { .. } | Self::Truncated => (1, 2),
-            Self::BadMessageType { .. } => (1, 3),
-            Self::MalformedOpen => (2, 0),
-            Self::UnsupportedVersion { .. } => (2, 1),
-            Self::BadPeerAs { .. } => (2, 2),
-            Self::BadBgpIdentifier { .. } => (2, 3),
-            Self::UnsupportedOptionalParameter { .. } => (2, 4),
-            Self::UnacceptableHoldTime { .. } => (2, 6),
-            Self::UnsupportedCapability => (2, 7),
-            Self::MalformedAttributeList | Self::DuplicateAttribute { .. } => (3, 1),
-            Self::UnrecognizedWellKnown { .. } => (3, 2),
-            Self::MissingWellKnown { .. } => (3, 3),
-            Self::AttributeFlags { .. } => (3, 4),
-            Self::AttributeLength { .. } => (3, 5),
-            Self::InvalidOrigin { .. } => (3, 6),
-            Self::InvalidNextHop => (3, 8),
-            Self::OptionalAttribute { .. } => (3, 9),
-            Self::InvalidNetworkField { .. } | Self::EvpnRouteLength { .. } => (3, 10),
-            Self::MalformedAsPath => (3, 11),
-            Self::RouteRefreshLength { .. } => (7, 1),
+            Self::ConnectionNotSynchronized => (C::MessageHeader, H::ConnectionNotSynchronized.value()),
+            Self::BadMessageLength { .. } | Self::Truncated => {
+                (C::MessageHeader, H::BadMessageLength.value())
+            }
+            Self::BadMessageType { .. } => (C::MessageHeader, H::BadMessageType.value()),
+            // RFC 4271 §6.2: a malformed OPEN that fits no subcode is unspecific.
+            Self::MalformedOpen => (C::OpenMessage, 0),
+            Self::UnsupportedVersion { .. } => (C::OpenMessage, O::UnsupportedVersionNumber.value()),
+            Self::BadPeerAs { .. } => (C::OpenMessage, O::BadPeerAs.value()),
+            Self::BadBgpIdentifier { .. } => (C::OpenMessage, O::BadBgpIdentifier.value()),
+            Self::UnsupportedOptionalParameter { .. } => {
+                (C::OpenMessage, O::UnsupportedOptionalParameter.value())
+            }
+            Self::UnacceptableHoldTime { .. } => (C::OpenMessage, O::UnacceptableHoldTime.value()),
+            Self::UnsupportedCapability => (C::OpenMessage, O::UnsupportedCapability.value()),
+            Self::MalformedAttributeList | Self::DuplicateAttribute { .. } => {
+                (C::UpdateMessage, U::MalformedAttributeList.value())
+            }
+            Self::UnrecognizedWellKnown { .. } => {
+                (C::UpdateMessage, U::UnrecognizedWellKnownAttribute.value())
+            }
+            Self::MissingWellKnown { .. } => (C::UpdateMessage, U::MissingWellKnownAttribute.value()),
+            Self::AttributeFlags { .. } => (C::UpdateMessage, U::AttributeFlagsError.value()),
+            Self::AttributeLength { .. } => (C::UpdateMessage, U::AttributeLengthError.value()),
+            Self::InvalidOrigin { .. } => (C::UpdateMessage, U::InvalidOriginAttribute.value()),
+            Self::InvalidNextHop => (C::UpdateMessage, U::InvalidNextHopAttribute.value()),
+            Self::OptionalAttribute { .. } => (C::UpdateMessage, U::OptionalAttributeError.value()),
+            Self::InvalidNetworkField { .. } | Self::EvpnRouteLength { .. } => {
+                (C::UpdateMessage, U::InvalidNetworkField.value())
+            }
+            Self::MalformedAsPath => (C::UpdateMessage, U::MalformedAsPath.value()),
+            Self::RouteRefreshLength { .. } => {
+                (C::RouteRefreshMessage, RouteRefreshSubcode::InvalidMessageLength.value())
+            }
         }
     }
 
@@ -259,7 +275,7 @@ impl DecodeError {
     #[must_use]
     pub fn notification(&self) -> crate::Notification {
         let (code, subcode) = self.kind.notification_code();
-        crate::Notification { code, subcode, data: self.data.clone() }
+        crate::Notification { data: self.data.clone(), ..crate::Notification::new(code, subcode) }
     }
 }
 

@@ -30,6 +30,7 @@ mod attr;
 mod error;
 mod evpn;
 mod extcomm;
+mod iana;
 mod message;
 mod open;
 #[doc(hidden)]
@@ -44,6 +45,10 @@ pub use attr::{
 pub use error::{DecodeError, EncodeError, ErrorKind, Rfc7606Action};
 pub use evpn::{EthernetAd, EthernetSegment, EvpnRoute, EvpnRouteKey, Imet, IpPrefix, MacIp};
 pub use extcomm::{ExtCommunity, RouteTarget, TUNNEL_VXLAN, arp_nd_flags};
+pub use iana::{
+    CeaseSubcode, ErrorCode, FsmSubcode, HeaderSubcode, MessageType, OpenSubcode, RouteRefreshSubcode,
+    UpdateSubcode, subcode_name,
+};
 pub use message::{
     HEADER_LEN, Ipv4Prefix, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, Message, Notification, RouteRefresh,
     Update, evpn_route_refresh, pack_announcements, pack_withdrawals,

@@ -11,6 +11,7 @@ use std::{fmt, net::Ipv4Addr};
 use crate::{
     attr::{DecodeCx, EncodeCx, MpReach, MpUnreach, PathAttributes, code},
     error::{DecodeError, EncodeError, ErrorKind, Rfc7606Action},
+    iana::{CeaseSubcode, ErrorCode, FsmSubcode, MessageType, subcode_name},
     open::Open,
     reader::Reader,
     types::{AFI_L2VPN, SAFI_EVPN},
@@ -22,12 +23,6 @@ pub const HEADER_LEN: usize = 19;
 pub const MAX_MESSAGE_LEN: usize = 4096;
 /// The largest message with extended messages (RFC 8654).
 pub const MAX_EXTENDED_MESSAGE_LEN: usize = 65_535;
-
-const OPEN: u8 = 1;
-const UPDATE: u8 = 2;
-const NOTIFICATION: u8 = 3;
-const KEEPALIVE: u8 = 4;
-const ROUTE_REFRESH: u8 = 5;
 
 /// A NOTIFICATION (RFC 4271 §4.5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -41,66 +36,46 @@ pub struct Notification {
 }
 
 impl Notification {
-    /// Cease (6) with a subcode (RFC 4486): 2 administrative shutdown,
-    /// 3 peer de-configured, 4 administrative reset, 7 collision resolution.
+    /// A NOTIFICATION with this code and subcode and no data.
     #[must_use]
-    pub const fn cease(subcode: u8) -> Self {
-        Self { code: 6, subcode, data: Vec::new() }
+    pub const fn new(code: ErrorCode, subcode: u8) -> Self {
+        Self { code: code.value(), subcode, data: Vec::new() }
     }
 
-    /// Hold timer expired (4).
+    /// Cease (RFC 4486).
+    #[must_use]
+    pub const fn cease(subcode: CeaseSubcode) -> Self {
+        Self::new(ErrorCode::Cease, subcode.value())
+    }
+
+    /// Hold Timer Expired.
     #[must_use]
     pub const fn hold_timer_expired() -> Self {
-        Self { code: 4, subcode: 0, data: Vec::new() }
+        Self::new(ErrorCode::HoldTimerExpired, 0)
+    }
+
+    /// Finite State Machine Error (RFC 6608).
+    #[must_use]
+    pub const fn fsm_error(subcode: FsmSubcode) -> Self {
+        Self::new(ErrorCode::FiniteStateMachine, subcode.value())
+    }
+
+    /// The error code, if it is a registered one.
+    #[must_use]
+    pub const fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::from_value(self.code)
     }
 
     /// The RFC's name for the code and subcode.
     #[must_use]
     pub fn describe(&self) -> String {
-        let code = match self.code {
-            1 => "Message Header Error",
-            2 => "OPEN Message Error",
-            3 => "UPDATE Message Error",
-            4 => "Hold Timer Expired",
-            5 => "Finite State Machine Error",
-            6 => "Cease",
-            7 => "ROUTE-REFRESH Message Error",
-            _ => "unknown error",
+        let code = self.error_code();
+        let subcode = match code.and_then(|code| subcode_name(code, self.subcode)) {
+            Some(name) => name,
+            None if self.subcode == 0 => "unspecific",
+            None => "unknown subcode",
         };
-        let subcode = match (self.code, self.subcode) {
-            (1, 1) => "Connection Not Synchronized",
-            (1, 2) => "Bad Message Length",
-            (1, 3) => "Bad Message Type",
-            (2, 1) => "Unsupported Version Number",
-            (2, 2) => "Bad Peer AS",
-            (2, 3) => "Bad BGP Identifier",
-            (2, 4) => "Unsupported Optional Parameter",
-            (2, 6) => "Unacceptable Hold Time",
-            (2, 7) => "Unsupported Capability",
-            (3, 1) => "Malformed Attribute List",
-            (3, 2) => "Unrecognized Well-known Attribute",
-            (3, 3) => "Missing Well-known Attribute",
-            (3, 4) => "Attribute Flags Error",
-            (3, 5) => "Attribute Length Error",
-            (3, 6) => "Invalid ORIGIN Attribute",
-            (3, 8) => "Invalid NEXT_HOP Attribute",
-            (3, 9) => "Optional Attribute Error",
-            (3, 10) => "Invalid Network Field",
-            (3, 11) => "Malformed AS_PATH",
-            (6, 1) => "Maximum Number of Prefixes Reached",
-            (6, 2) => "Administrative Shutdown",
-            (6, 3) => "Peer De-configured",
-            (6, 4) => "Administrative Reset",
-            (6, 5) => "Connection Rejected",
-            (6, 6) => "Other Configuration Change",
-            (6, 7) => "Connection Collision Resolution",
-            (6, 8) => "Out of Resources",
-            (6, 9) => "Hard Reset",
-            (6, 10) => "BFD Down",
-            (7, 1) => "Invalid Message Length",
-            (_, 0) => "unspecific",
-            _ => "unknown subcode",
-        };
+        let code = code.map_or("unknown error", ErrorCode::name);
         format!("{code} / {subcode} ({}/{})", self.code, self.subcode)
     }
 }
@@ -333,21 +308,20 @@ impl Message {
             ));
         }
         let message = match msg_type {
-            OPEN => Self::Open(Open::decode(&mut r)?),
-            UPDATE => Self::Update(Update::decode(&mut r, cx)?),
-            NOTIFICATION => {
+            MessageType::Open => Self::Open(Open::decode(&mut r)?),
+            MessageType::Update => Self::Update(Update::decode(&mut r, cx)?),
+            MessageType::Notification => {
                 let code = r.u8(ErrorKind::Truncated)?;
                 let subcode = r.u8(ErrorKind::Truncated)?;
                 Self::Notification(Notification { code, subcode, data: r.rest().to_vec() })
             }
-            KEEPALIVE => Self::Keepalive,
-            ROUTE_REFRESH => {
+            MessageType::Keepalive => Self::Keepalive,
+            MessageType::RouteRefresh => {
                 let afi = r.u16(ErrorKind::Truncated)?;
                 let subtype = r.u8(ErrorKind::Truncated)?;
                 let safi = r.u8(ErrorKind::Truncated)?;
                 Self::RouteRefresh(RouteRefresh { afi, subtype, safi })
             }
-            _ => unreachable!("check_header accepts only known types"),
         };
         Ok(message)
     }
@@ -358,13 +332,13 @@ impl Message {
         out.extend_from_slice(&[0xff; 16]);
         out.extend_from_slice(&[0, 0]);
         let (msg_type, max) = match self {
-            Self::Open(_) => (OPEN, MAX_MESSAGE_LEN),
-            Self::Update(_) => (UPDATE, cx.max_message_len()),
-            Self::Notification(_) => (NOTIFICATION, cx.max_message_len()),
-            Self::Keepalive => (KEEPALIVE, MAX_MESSAGE_LEN),
-            Self::RouteRefresh(_) => (ROUTE_REFRESH, cx.max_message_len()),
+            Self::Open(_) => (MessageType::Open, MAX_MESSAGE_LEN),
+            Self::Update(_) => (MessageType::Update, cx.max_message_len()),
+            Self::Notification(_) => (MessageType::Notification, cx.max_message_len()),
+            Self::Keepalive => (MessageType::Keepalive, MAX_MESSAGE_LEN),
+            Self::RouteRefresh(_) => (MessageType::RouteRefresh, cx.max_message_len()),
         };
-        out.push(msg_type);
+        out.push(msg_type.value());
         match self {
             Self::Open(open) => open.encode(out)?,
             Self::Update(update) => update.encode(out, cx)?,
@@ -403,7 +377,7 @@ pub const fn evpn_route_refresh() -> RouteRefresh {
 }
 
 /// Checks marker, length and type; returns (length, type).
-fn check_header(r: &mut Reader<'_>, cx: DecodeCx) -> Result<(usize, u8), DecodeError> {
+fn check_header(r: &mut Reader<'_>, cx: DecodeCx) -> Result<(usize, MessageType), DecodeError> {
     let marker = r.take(16, ErrorKind::Truncated)?;
     if marker.iter().any(|&b| b != 0xff) {
         return Err(DecodeError::new(0, ErrorKind::ConnectionNotSynchronized));
@@ -413,12 +387,17 @@ fn check_header(r: &mut Reader<'_>, cx: DecodeCx) -> Result<(usize, u8), DecodeE
     let msg_type = r.u8(ErrorKind::Truncated)?;
     let len = usize::from(length);
     let max_len = if cx.extended_message { MAX_EXTENDED_MESSAGE_LEN } else { MAX_MESSAGE_LEN };
-    let length_ok = match msg_type {
-        OPEN => (29..=MAX_MESSAGE_LEN).contains(&len),
-        UPDATE => (23..=max_len).contains(&len),
-        NOTIFICATION => (21..=max_len).contains(&len),
-        KEEPALIVE => len == HEADER_LEN,
-        ROUTE_REFRESH => {
+    let Some(known) = MessageType::from_value(msg_type) else {
+        return Err(
+            DecodeError::new(type_at, ErrorKind::BadMessageType { msg_type }).with_data(vec![msg_type])
+        );
+    };
+    let length_ok = match known {
+        MessageType::Open => (29..=MAX_MESSAGE_LEN).contains(&len),
+        MessageType::Update => (23..=max_len).contains(&len),
+        MessageType::Notification => (21..=max_len).contains(&len),
+        MessageType::Keepalive => len == HEADER_LEN,
+        MessageType::RouteRefresh => {
             if len != 23 {
                 // RFC 7313 §5: its own error code.
                 return Err(DecodeError::new(16, ErrorKind::RouteRefreshLength { length })
@@ -426,17 +405,12 @@ fn check_header(r: &mut Reader<'_>, cx: DecodeCx) -> Result<(usize, u8), DecodeE
             }
             true
         }
-        _ => {
-            return Err(
-                DecodeError::new(type_at, ErrorKind::BadMessageType { msg_type }).with_data(vec![msg_type])
-            );
-        }
     };
     if !length_ok {
         return Err(DecodeError::new(16, ErrorKind::BadMessageLength { length })
             .with_data(length.to_be_bytes().to_vec()));
     }
-    Ok((len, msg_type))
+    Ok((len, known))
 }
 
 /// Announcements with the same attributes, packed into as few UPDATEs as

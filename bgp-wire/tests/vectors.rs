@@ -196,7 +196,7 @@ fn keepalive_notification_route_refresh() {
     check_both_ways("ffffffffffffffffffffffffffffffff001304", &Message::Keepalive, "KEEPALIVE");
     check_both_ways(
         "ffffffffffffffffffffffffffffffff0015030602",
-        &Message::Notification(Notification::cease(2)),
+        &Message::Notification(Notification::cease(bgp_wire::CeaseSubcode::AdministrativeShutdown)),
         "Cease/Administrative Shutdown",
     );
     check_both_ways(

@@ -18,8 +18,8 @@
 use std::{net::Ipv4Addr, time::Duration};
 
 use bgp_wire::{
-    AFI_L2VPN, Capability, DecodeError, ErrorKind, GracefulRestartFamily, Message, Notification, Open,
-    SAFI_EVPN, Update, capability_code,
+    AFI_L2VPN, Capability, CeaseSubcode, DecodeError, ErrorCode, ErrorKind, FsmSubcode,
+    GracefulRestartFamily, Message, Notification, Open, SAFI_EVPN, Update, capability_code,
 };
 
 /// Session states (RFC 4271 §8.2.2).
@@ -60,9 +60,9 @@ pub enum Input {
     /// `ManualStart` (and `ManualStart_with_PassiveTcpEstablishment` when
     /// the session does not connect out).
     Start,
-    /// `ManualStop`: Cease with this subcode (2 administrative shutdown,
-    /// 3 peer de-configured, 6 other configuration change).
-    Stop(u8),
+    /// `ManualStop`: Cease with this subcode (administrative shutdown,
+    /// peer de-configured, other configuration change).
+    Stop(CeaseSubcode),
     /// `Tcp_CR_Acked` / `TcpConnectionConfirmed`: a connection is up.
     Connected,
     /// `TcpConnectionFails`: the connection failed or closed.
@@ -302,7 +302,7 @@ impl Fsm {
             // An OPEN error means the configurations disagree: reconnecting
             // quickly only repeats it. A Cease (the peer restarting, or
             // reset by its operator) is worth retrying soon.
-            if notification.code == 2 {
+            if notification.error_code() == Some(ErrorCode::OpenMessage) {
                 self.failures = self.failures.max(16);
             }
             self.down(DownReason::PeerNotification(notification), None, out);
@@ -332,11 +332,11 @@ impl Fsm {
             (state, _) => {
                 // RFC 6608: the subcode names the state the message was unexpected in.
                 let subcode = match state {
-                    State::OpenSent => 1,
-                    State::OpenConfirm => 2,
-                    _ => 3,
+                    State::OpenSent => FsmSubcode::UnexpectedInOpenSent,
+                    State::OpenConfirm => FsmSubcode::UnexpectedInOpenConfirm,
+                    _ => FsmSubcode::UnexpectedInEstablished,
                 };
-                let notification = Notification { code: 5, subcode, data: Vec::new() };
+                let notification = Notification::fsm_error(subcode);
                 self.down(DownReason::LocalNotification(notification), None, out);
             }
         }
@@ -390,7 +390,7 @@ impl Fsm {
         self.set_state(State::OpenConfirm, out);
     }
 
-    fn on_stop(&mut self, subcode: u8, out: &mut Vec<Output>) {
+    fn on_stop(&mut self, subcode: CeaseSubcode, out: &mut Vec<Output>) {
         let talking = matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established);
         let notification = talking.then(|| Notification::cease(subcode));
         self.down(DownReason::Stopped, notification, out);
@@ -510,7 +510,7 @@ pub fn resolve_collision(ours: State, local_id: Ipv4Addr, remote_id: Ipv4Addr) -
 mod tests {
     use std::net::Ipv4Addr;
 
-    use bgp_wire::{DecodeCx, EncodeCx, Message, Notification, Open, Update};
+    use bgp_wire::{CeaseSubcode, DecodeCx, EncodeCx, Message, Notification, Open, Update};
 
     use super::{
         BACKOFF_MAX, Collision, DownReason, Fsm, Input, OPEN_HOLD, Output, SessionConfig, State, Timer,
@@ -717,9 +717,13 @@ mod tests {
     #[test]
     fn peer_notification_takes_the_session_down_without_answering() {
         let mut fsm = established();
-        let out = fsm.process(Input::Received(Box::new(Message::Notification(Notification::cease(2)))));
+        let out = fsm.process(Input::Received(Box::new(Message::Notification(Notification::cease(
+            CeaseSubcode::AdministrativeShutdown,
+        )))));
         assert!(sent(&out).is_empty());
-        assert!(out.contains(&Output::Down(DownReason::PeerNotification(Notification::cease(2)))));
+        assert!(out.contains(&Output::Down(DownReason::PeerNotification(Notification::cease(
+            CeaseSubcode::AdministrativeShutdown
+        )))));
         assert_eq!(fsm.state(), State::Idle);
         // A peer shutting down (restarting) is retried soon.
         assert!(out.contains(&Output::Arm(Timer::ConnectRetry, super::BACKOFF_MIN)), "{out:?}");
@@ -757,9 +761,9 @@ mod tests {
     #[test]
     fn stop_sends_cease_and_does_not_reconnect() {
         let mut fsm = established();
-        let out = fsm.process(Input::Stop(2));
+        let out = fsm.process(Input::Stop(CeaseSubcode::AdministrativeShutdown));
         let [Message::Notification(n)] = sent(&out)[..] else { panic!("{out:?}") };
-        assert_eq!(*n, Notification::cease(2));
+        assert_eq!(*n, Notification::cease(CeaseSubcode::AdministrativeShutdown));
         assert!(!out.iter().any(|o| matches!(o, Output::Arm(Timer::ConnectRetry, _))));
         assert!(out.contains(&Output::Disarm(Timer::ConnectRetry)));
         assert!(fsm.process(Input::Expired(Timer::ConnectRetry)).iter().all(|o| *o != Output::Connect));

@@ -31,7 +31,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use bgp_wire::{DecodeCx, DecodeError, EncodeCx, EvpnRoute, EvpnRouteKey, Message, Notification, Update};
+use bgp_wire::{
+    CeaseSubcode, DecodeCx, DecodeError, EncodeCx, EvpnRoute, EvpnRouteKey, Message, Notification, Update,
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpSocket, TcpStream, tcp::OwnedReadHalf, tcp::OwnedWriteHalf},
@@ -84,7 +86,7 @@ pub enum Command {
     /// Advertise exactly these routes: withdraw everything else.
     Replace(Vec<OutRoute>),
     /// Send Cease with this subcode and stop.
-    Shutdown(u8),
+    Shutdown(CeaseSubcode),
 }
 
 /// What the speaker reports.
@@ -462,7 +464,7 @@ impl Driver {
                     } else {
                         // The owner is gone: stop as if told to.
                         self.stopping = true;
-                        self.input(Input::Stop(2)).await;
+                        self.input(Input::Stop(CeaseSubcode::AdministrativeShutdown)).await;
                     }
                 }
                 Some(item) = recv_from(self.conn.as_mut()) => self.on_connection(item).await,
@@ -520,7 +522,10 @@ impl Driver {
         let Some(colliding) = self.colliding.take() else { return };
         let FromConnection::Message(message) = item else { return };
         let Message::Open(open) = *message else { return };
-        let cease = || Message::Notification(Notification::cease(7)).to_bytes(EncodeCx::default());
+        let cease = || {
+            Message::Notification(Notification::cease(CeaseSubcode::ConnectionCollisionResolution))
+                .to_bytes(EncodeCx::default())
+        };
         match resolve_collision(self.fsm.state(), self.config.session.router_id, open.bgp_id) {
             Collision::KeepOurs => {
                 info!("collision: keeping our connection");
@@ -583,7 +588,10 @@ impl Driver {
                     let colliding = self.colliding.take();
                     if let (Some(c), Ok(bytes)) = (
                         colliding,
-                        Message::Notification(Notification::cease(7)).to_bytes(EncodeCx::default()),
+                        Message::Notification(Notification::cease(
+                            CeaseSubcode::ConnectionCollisionResolution,
+                        ))
+                        .to_bytes(EncodeCx::default()),
                     ) {
                         c.send_priority(bytes);
                     }
