@@ -46,6 +46,7 @@ use crate::{
         session::{self, Command, Event, Speaker, SpeakerConfig},
     },
     config::model::{AttachMode, Config},
+    control::Request,
     core::{
         Core,
         msg::{Forget, Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
@@ -77,27 +78,6 @@ pub struct Options {
     pub http: Option<SocketAddr>,
     /// The capabilities the process kept, for state.
     pub capabilities: privileges::Kept,
-}
-
-/// What other tasks ask of the agent task.
-#[derive(Debug)]
-pub enum Request {
-    /// A snapshot of the state (the `/state` JSON).
-    State(oneshot::Sender<serde_json::Value>),
-    /// Run with this configuration (`None`: unconfigured, advertise
-    /// nothing). The reply is the verdict: `Err` says why it was refused,
-    /// and then the running configuration stays.
-    Configure {
-        /// The new configuration.
-        config: Option<Box<Config>>,
-        /// The verdict.
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    /// The state as SR Linux shows it: one JSON object per YANG node, by
-    /// telemetry key (what the NDK client publishes).
-    Yang(oneshot::Sender<serde_json::Value>),
-    /// The NDK connection's status, for state.
-    NdkStatus(String),
 }
 
 /// Loads and validates a YAML configuration file.

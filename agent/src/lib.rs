@@ -4,6 +4,7 @@
 //!
 //! - [`bgp`]: the embedded iBGP speaker (session FSM, RIBs, tokio driver).
 //! - [`config`]: the typed configuration.
+//! - [`control`]: the requests the agent task answers.
 //! - [`core`]: the proxy logic, a deterministic state machine.
 //! - [`ndk`]: SR Linux commits, telemetry and the NDK client.
 //! - [`packed_map`]: the ordered map behind the per-MAC tables.
@@ -22,6 +23,7 @@ use {clap as _, tracing_subscriber as _};
 pub mod app;
 pub mod bgp;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod ndk;
 pub mod packed_map;

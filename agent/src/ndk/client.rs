@@ -41,7 +41,7 @@ use super::{
     commit::{AckError, CommitAssembler, Notification, Op, Outcome},
     telemetry::{self, Liveness, Published},
 };
-use crate::app::Request as AgentRequest;
+use crate::control::Request as AgentRequest;
 
 /// The NDK server's default address (the `:50053` is part of the file name).
 pub const DEFAULT_ADDRESS: &str = "unix:///opt/srlinux/var/run/sr_sdk_service_manager:50053";
