@@ -1,0 +1,390 @@
+//! The agent task's state and the one transaction that changes its
+//! configuration ([`Agent::configure`]): what to restart (speaker,
+//! snooper, state-file writer) for a new configuration, in which order, and
+//! how the core's outputs are carried out.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use bgp_wire::CeaseSubcode;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{
+    CORE_CLOCK_LEAD_MS, SAVE_AT_LEAST_EVERY, SAVE_CHANGED_EVERY,
+    events::bump,
+    snooper::{SnooperCommand, SnooperStatus, SnooperThread},
+    unix_ms_now,
+};
+use crate::{
+    bgp::{
+        fsm::SessionConfig,
+        rib::OutRoute,
+        session::{self, Command, Speaker, SpeakerConfig},
+    },
+    config::model::Config,
+    core::{
+        Core,
+        msg::{Forget, Input, Learned, Output},
+        saved::SavedTable,
+    },
+    ndk::telemetry,
+    privileges,
+    state_file::{self, Saver},
+};
+
+/// What the agent task owns.
+pub(super) struct Agent {
+    pub(super) started: Instant,
+    pub(super) started_unix_ms: u64,
+    pub(super) core: Core,
+    pub(super) config: Option<Config>,
+    pub(super) speaker: Option<Speaker>,
+    pub(super) snooper: SnooperThread,
+    pub(super) learned_tx: mpsc::Sender<Learned>,
+    pub(super) snoop_tx: mpsc::Sender<serde_json::Value>,
+    pub(super) config_source: String,
+    pub(super) bgp_state: serde_json::Value,
+    pub(super) snoop_state: serde_json::Value,
+    pub(super) ndk_state: Option<serde_json::Value>,
+    pub(super) capabilities: privileges::Kept,
+    /// Writes the learned table (`state-file`); none when it is "".
+    pub(super) saver: Option<Saver>,
+    /// The core generation last handed to the saver, and when.
+    pub(super) saved: Option<(u64, Instant)>,
+    /// The learned table of the last run was looked for (once, at the
+    /// first configuration).
+    pub(super) restore_tried: bool,
+}
+
+impl Agent {
+    pub(super) fn new(
+        learned_tx: mpsc::Sender<Learned>,
+        snoop_tx: mpsc::Sender<serde_json::Value>,
+        capabilities: privileges::Kept,
+    ) -> Self {
+        Self {
+            started: Instant::now(),
+            started_unix_ms: unix_ms_now(),
+            saver: None,
+            saved: None,
+            restore_tried: false,
+            core: Core::new(),
+            config: None,
+            speaker: None,
+            snooper: SnooperThread { commands: None },
+            learned_tx,
+            snoop_tx,
+            config_source: String::new(),
+            bgp_state: serde_json::json!({"state": "idle"}),
+            capabilities,
+            snoop_state: serde_json::json!({"status": SnooperStatus::Off.as_str()}),
+            ndk_state: None,
+        }
+    }
+
+    pub(super) fn now(&self) -> u64 {
+        CORE_CLOCK_LEAD_MS
+            .saturating_add(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Writes the learned table if it changed (at most every 5 s) or every
+    /// 60 s anyway; off the agent task, never waiting for the disk.
+    pub(super) fn save_learned(&mut self) {
+        let Some(saver) = &self.saver else { return };
+        let due = self.saved.is_none_or(|(generation, at)| {
+            (generation != self.core.generation() && at.elapsed() >= SAVE_CHANGED_EVERY)
+                || at.elapsed() >= SAVE_AT_LEAST_EVERY
+        });
+        if due && saver.offer(self.core.save(self.now(), unix_ms_now())) {
+            self.saved = Some((self.core.generation(), Instant::now()));
+        }
+    }
+
+    /// The learned table of the last run, if the configuration keeps one
+    /// and it can be used; one log line says what happened.
+    fn saved_table(config: &Config) -> Option<SavedTable> {
+        if config.state_file.is_empty() {
+            return None;
+        }
+        match state_file::read(Path::new(&config.state_file)) {
+            Ok(Some(table)) => {
+                info!(path = %config.state_file, macs = table.len(), "restoring the learned table of the last run");
+                Some(table)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                warn!(%error, "the learned table of the last run is not used: starting without it");
+                None
+            }
+        }
+    }
+
+    /// Feeds the core and carries out its outputs.
+    pub(super) async fn input(&mut self, input: Input) {
+        let now = self.now();
+        let (announced, withdrawn) =
+            apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
+        if announced > 0 {
+            bump(&mut self.bgp_state, "routes-announced", announced);
+        }
+        if withdrawn > 0 {
+            bump(&mut self.bgp_state, "routes-withdrawn", withdrawn);
+        }
+    }
+
+    /// Applies a new configuration as one transaction. On error nothing
+    /// changed: the running configuration and session stay. The first one
+    /// also takes back the learned table of the last run, so that the first
+    /// session's table, and so its first End-of-RIB, includes it.
+    pub(super) async fn configure(&mut self, new: Option<Config>) -> anyhow::Result<()> {
+        let Some(new) = new else {
+            self.unconfigure().await;
+            return Ok(());
+        };
+        let restore = if self.config.is_none() && !self.restore_tried {
+            self.restore_tried = true;
+            Self::saved_table(&new)
+        } else {
+            None
+        };
+        let new_session = match (&self.speaker, &self.config) {
+            (None, _) => true,
+            (Some(_), Some(old)) => session_changed(old, &new),
+            (Some(_), None) => false,
+        };
+        if new_session {
+            // The new session starts with the whole table the new config calls
+            // for, so its first End-of-RIB is complete. The config is applied
+            // to a copy of the core, adopted only once the session started.
+            let mut next = self.core.clone();
+            let mut outputs = next.process(self.now(), Input::Config(Box::new(new.clone())));
+            if let Some(table) = restore {
+                let restore = Input::Restore { table: Box::new(table), unix_now_ms: unix_ms_now() };
+                outputs.extend(next.process(self.now(), restore));
+            }
+            // The tables go to the speakers as iterators, not lists: at a
+            // million MACs a list of routes is 160 MB, and the old table is
+            // only read if the new session cannot start.
+            let table = next.advertised();
+            let count = next.advertised_count() as u64;
+            match (self.speaker.take(), &self.config) {
+                (Some(speaker), Some(old)) => {
+                    info!("BGP session settings changed: restarting the session");
+                    let old_table = self.core.advertised();
+                    let (speaker, started) = restart_speaker(speaker, old, &new, table, old_table).await?;
+                    self.speaker = Some(speaker);
+                    started?;
+                }
+                _ => self.speaker = Some(start_speaker(&new, true, table).await?),
+            }
+            self.core = next;
+            // The table went with the session; the rest (ignore set,
+            // notices) is carried out as usual.
+            let _ = carry_out(outputs, None, &self.snooper).await;
+            if count > 0 {
+                bump(&mut self.bgp_state, "routes-announced", count);
+            }
+        }
+        if self.config.as_ref().is_none_or(|old| learning_changed(old, &new)) {
+            if self.config.is_some() {
+                info!("learning settings changed: restarting the snooper");
+            }
+            self.snooper = SnooperThread::start(&new, self.learned_tx.clone(), self.snoop_tx.clone());
+        }
+        if self.saver.as_ref().map(|s| s.path().to_owned()) != Some(PathBuf::from(&new.state_file)) {
+            self.saver = (!new.state_file.is_empty()).then(|| Saver::start(PathBuf::from(&new.state_file)));
+            self.saved = None;
+        }
+        self.config = Some(new.clone());
+        if !new_session {
+            self.input(Input::Config(Box::new(new))).await;
+        }
+        Ok(())
+    }
+
+    /// The agent's configuration was removed: withdraw everything, then
+    /// close the session (with a NOTIFICATION, so that no graceful-restart
+    /// helper keeps anything) and stop learning.
+    async fn unconfigure(&mut self) {
+        let Some(mut config) = self.config.take() else { return };
+        info!("configuration removed: withdrawing every route and closing the session");
+        config.enabled = false;
+        self.input(Input::Config(Box::new(config))).await;
+        if let Some(speaker) = self.speaker.take() {
+            // Administrative shutdown, after the withdrawals queued above.
+            let _ = speaker.commands.send(Command::Shutdown(CeaseSubcode::AdministrativeShutdown)).await;
+            if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
+                warn!("the BGP session did not stop within 5 s; it was aborted");
+            }
+        }
+        self.core = Core::new();
+        self.snooper = SnooperThread { commands: None };
+        let counters = self.bgp_state["counters"].take();
+        self.bgp_state = serde_json::json!({"state": "idle", "counters": counters});
+        self.snoop_state = serde_json::json!({"status": SnooperStatus::Off.as_str()});
+    }
+
+    pub(super) fn yang(&self) -> serde_json::Value {
+        let nodes = self.config.as_ref().map(telemetry::nodes_from_config).unwrap_or_default();
+        let entries = telemetry::render(&self.state(), &nodes, &telemetry::Liveness::new());
+        entries
+            .into_iter()
+            .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    pub(super) fn state(&self) -> serde_json::Value {
+        let mut state = serde_json::json!({
+            "config-source": self.config_source,
+            "configured": self.config.is_some(),
+            "uptime-secs": self.started.elapsed().as_secs(),
+            "started-at-unix-ms": self.started_unix_ms,
+            // Where the core's times (`*-ms` under proxy) count from.
+            "core-clock-epoch-unix-ms": self.started_unix_ms.saturating_sub(CORE_CLOCK_LEAD_MS),
+            "capabilities": self.capabilities.capabilities,
+            "bgp": self.bgp_state,
+            "snooper": self.snoop_state,
+            "proxy": self.core.state(),
+        });
+        if let Some(ndk) = &self.ndk_state {
+            state["ndk"] = ndk.clone();
+        }
+        state
+    }
+}
+
+async fn start_speaker(
+    config: &Config,
+    restarting: bool,
+    table: impl IntoIterator<Item = OutRoute>,
+) -> anyhow::Result<Speaker> {
+    let source = IpAddr::V4(config.source_address);
+    let speaker_config = SpeakerConfig {
+        session: SessionConfig {
+            local_as: config.local_as,
+            peer_as: config.peer_as.unwrap_or(config.local_as),
+            router_id: config.source_address,
+            hold_time: config.hold_time,
+            connect: config.connect,
+            graceful_restart: (config.graceful_restart_time > 0).then_some(config.graceful_restart_time),
+            // On every start: the peer must not wait for our End-of-RIB
+            // before sending its routes (RFC 4724 §3).
+            restarting,
+        },
+        peer: SocketAddr::new(config.peer(), config.peer_port),
+        source: Some(source),
+        listen: config.listen_port.map(|port| SocketAddr::new(source, port)),
+        md5_password: config.md5_password.clone(),
+    };
+    session::spawn_with_table(speaker_config, table).await.context("cannot start the BGP speaker")
+}
+
+/// Replaces the session with one for `new`. The old one is shut down and
+/// waited for first, so that its listener has released the port the new
+/// one binds. If the new one cannot start (address not local, port taken),
+/// the session for `old` is started again and the error is returned beside
+/// it: the previous configuration stays in force. Only if even that fails is
+/// the agent without a speaker, which is fatal.
+async fn restart_speaker(
+    speaker: Speaker,
+    old: &Config,
+    new: &Config,
+    new_table: impl IntoIterator<Item = OutRoute>,
+    old_table: impl IntoIterator<Item = OutRoute>,
+) -> anyhow::Result<(Speaker, anyhow::Result<()>)> {
+    let _ = speaker.commands.send(Command::Shutdown(CeaseSubcode::OtherConfigurationChange)).await;
+    if tokio::time::timeout(Duration::from_secs(5), speaker.join()).await.is_err() {
+        warn!("the old BGP session did not stop within 5 s; it was aborted");
+    }
+    match start_speaker(new, false, new_table).await {
+        Ok(speaker) => Ok((speaker, Ok(()))),
+        Err(error) => Ok((start_speaker(old, false, old_table).await?, Err(error))),
+    }
+}
+
+fn session_changed(old: &Config, new: &Config) -> bool {
+    (old.source_address, old.local_as, old.peer(), old.peer_port, old.peer_as, old.listen_port, old.connect)
+        != (
+            new.source_address,
+            new.local_as,
+            new.peer(),
+            new.peer_port,
+            new.peer_as,
+            new.listen_port,
+            new.connect,
+        )
+        || (old.hold_time, &old.md5_password, old.graceful_restart_time)
+            != (new.hold_time, &new.md5_password, new.graceful_restart_time)
+}
+
+fn learning_changed(old: &Config, new: &Config) -> bool {
+    (
+        &old.learning_interfaces,
+        &old.learning_netns,
+        old.attach_mode,
+        old.vxlan_port,
+        old.learn_nd,
+        old.mac_aging_secs,
+    ) != (
+        &new.learning_interfaces,
+        &new.learning_netns,
+        new.attach_mode,
+        new.vxlan_port,
+        new.learn_nd,
+        new.mac_aging_secs,
+    )
+}
+
+/// Feeds the core and carries out its outputs; returns how many routes it
+/// asked the speaker to announce and to withdraw.
+async fn apply(
+    core: &mut Core,
+    now: u64,
+    input: Input,
+    speaker: Option<&Speaker>,
+    snooper: &SnooperThread,
+) -> (u64, u64) {
+    carry_out(core.process(now, input), speaker, snooper).await
+}
+
+/// Carries out the core's outputs; returns how many routes it asked the
+/// speaker to announce and to withdraw.
+async fn carry_out(outputs: Vec<Output>, speaker: Option<&Speaker>, snooper: &SnooperThread) -> (u64, u64) {
+    let mut announce = Vec::new();
+    let mut withdraw = Vec::new();
+    let mut forget_hosts = Vec::new();
+    for output in outputs {
+        match output {
+            Output::Announce(route) => announce.push(route),
+            Output::Withdraw(key) => withdraw.push(key),
+            Output::IgnoreVteps(vteps) => snooper.send(SnooperCommand::Ignore(vteps)),
+            Output::ForgetSeen(Forget::Everything) => snooper.send(SnooperCommand::ForgetAll),
+            Output::ForgetSeen(Forget::Host { vni, mac, ips }) => {
+                forget_hosts.push((vni, mac.0, None));
+                forget_hosts.extend(ips.into_iter().map(|ip| (vni, mac.0, Some(ip))));
+            }
+            Output::Notice(notice) => {
+                info!(notice = %serde_json::to_string(&notice).unwrap_or_default(), "proxy");
+            }
+        }
+    }
+    if !forget_hosts.is_empty() {
+        snooper.send(SnooperCommand::Forget(forget_hosts));
+    }
+    // Without a speaker the agent is unconfigured: nothing to tell.
+    let Some(speaker) = speaker else { return (0, 0) };
+    let counts = (announce.len() as u64, withdraw.len() as u64);
+    if !withdraw.is_empty() {
+        let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
+    }
+    if !announce.is_empty() {
+        let _ = speaker.commands.send(Command::Announce(announce)).await;
+    }
+    counts
+}
