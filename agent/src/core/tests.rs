@@ -443,7 +443,7 @@ fn a_session_down_forgets_received_routes_and_we_reclaim_what_they_had_won() {
 fn ips_stay_sorted_and_a_mac_entry_stays_small() {
     let mut ips = super::IpTimes::default();
     assert!(ips.insert(IpAddr::from([10, 0, 0, 3]), 1));
-    assert!(matches!(ips.0, super::Few::One(_)), "one IP is kept inline");
+    assert!(matches!(ips.0, super::table::Few::One(_)), "one IP is kept inline");
     for (last, at) in [(1, 2), (2, 3), (1, 4)] {
         ips.insert(IpAddr::from([10, 0, 0, last]), at);
     }
@@ -454,18 +454,22 @@ fn ips_stay_sorted_and_a_mac_entry_stays_small() {
     ];
     assert_eq!(ips.0.as_slice(), &sorted);
     ips.retain(|_, at| *at > 3);
-    assert!(matches!(ips.0, super::Few::One((_, 4))), "back to one: inline again");
+    assert!(matches!(ips.0, super::table::Few::One((_, 4))), "back to one: inline again");
     ips.retain(|_, _| false);
     assert!(ips.is_empty());
     // A million entries sit in B-tree nodes, half full when MACs arrive in
     // order: every 8 bytes of an entry is 8 to 16 MB at 1M MACs. 88 is
     // what it takes today, with the first IP inline.
     assert!(std::mem::size_of::<super::MacEntry>() <= 88, "{}", std::mem::size_of::<super::MacEntry>());
-    assert!(std::mem::size_of::<super::MacRoutes>() <= 48, "{}", std::mem::size_of::<super::MacRoutes>());
-    let few: super::Few<u8> = [1, 2, 3].into_iter().collect();
+    assert!(
+        std::mem::size_of::<super::origination::MacRoutes>() <= 48,
+        "{}",
+        std::mem::size_of::<super::origination::MacRoutes>()
+    );
+    let few: super::table::Few<u8> = [1, 2, 3].into_iter().collect();
     assert_eq!(
-        (few.as_slice(), [7].into_iter().collect::<super::Few<u8>>()),
-        (&[1, 2, 3][..], super::Few::One(7))
+        (few.as_slice(), [7].into_iter().collect::<super::table::Few<u8>>()),
+        (&[1, 2, 3][..], super::table::Few::One(7))
     );
 }
 
