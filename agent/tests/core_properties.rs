@@ -19,7 +19,7 @@ use static_vxlan_agent::{
     config::model::Config,
     core::{
         Core,
-        msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute},
+        msg::{Input, Learned, Mobility, Output, ReceivedKind, ReceivedRoute, route_name},
     },
 };
 
@@ -101,7 +101,7 @@ fn input(step: &Step) -> Input {
         Step::Route { key, vni_red, vtep, mac: m, proxy, seq } => {
             let next_hop = VTEPS[*vtep];
             Input::Route(ReceivedRoute {
-                key: format!("route-{key}"),
+                key: route_name::key(&format!("route-{key}")),
                 kind: match m {
                     Some(m) => ReceivedKind::MacIp { mac: mac(*m), ip: None },
                     None => ReceivedKind::Imet { originator: next_hop.into() },
@@ -113,7 +113,7 @@ fn input(step: &Step) -> Input {
                 mobility: seq.map(|(sequence, sticky)| Mobility { sequence, sticky }),
             })
         }
-        Step::Withdraw { key } => Input::Withdrawn { key: format!("route-{key}") },
+        Step::Withdraw { key } => Input::Withdrawn { key: route_name::key(&format!("route-{key}")) },
         Step::Tick { .. } => Input::Tick,
         Step::Config { variant } => Input::Config(Box::new(config(*variant))),
         Step::Session { up } => Input::Session { up: *up },

@@ -4,7 +4,7 @@
 //! others; this measures the whole drop, at 10k and 100k routes.
 #![allow(unused_crate_dependencies, reason = "a bench links every dependency of its crate")]
 
-use std::{hint::black_box, net::IpAddr};
+use std::{hint::black_box, net::Ipv4Addr};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use static_vxlan_agent::{
@@ -26,11 +26,15 @@ fn core_with_received(routes: u32) -> Core {
     core.process(1, Input::Session { up: true });
     for n in 0..routes {
         let [_, b, c, d] = n.to_be_bytes();
+        let mac = bgp_wire::MacAddr([2, 1, 0, b, c, d]);
+        let next_hop = Ipv4Addr::from([198, 51, 100, 1 + (n % 200) as u8]);
+        let rd = bgp_wire::RouteDistinguisher::Ipv4 { addr: next_hop, number: 100 };
         let route = ReceivedRoute {
-            key: format!("route-{n}"),
-            kind: ReceivedKind::MacIp { mac: bgp_wire::MacAddr([2, 1, 0, b, c, d]), ip: None },
+            // The key the speaker hands over for this route: its NLRI's.
+            key: bgp_wire::EvpnRouteKey::MacIp(rd, 0, mac, None),
+            kind: ReceivedKind::MacIp { mac, ip: None },
             vni: 10100,
-            next_hop: IpAddr::from([198, 51, 100, 1 + (n % 200) as u8]),
+            next_hop: next_hop.into(),
             originator_id: None,
             mobility: Some(Mobility { sequence: 0, sticky: false }),
         };

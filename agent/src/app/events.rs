@@ -45,7 +45,7 @@ pub(super) fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) ->
             Some(Input::Session { up: false })
         }
         Event::Route(route) => received(route).map(Input::Route),
-        Event::Withdrawn(route) => Some(Input::Withdrawn { key: route.to_string() }),
+        Event::Withdrawn(route) => Some(Input::Withdrawn { key: route.key() }),
         Event::EndOfRib | Event::OwnRouteIgnored(_) => None,
         Event::Malformed { error } => {
             warn!(%error, "malformed UPDATE handled per RFC 7606");
@@ -86,7 +86,7 @@ fn received(route: &InRoute) -> Option<ReceivedRoute> {
         _ => None,
     });
     Some(ReceivedRoute {
-        key: route.route.to_string(),
+        key: route.route.key(),
         kind,
         vni,
         next_hop: route.next_hop,

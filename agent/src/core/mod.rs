@@ -72,7 +72,8 @@ pub struct Core {
     now: Millis,
     vrfs: BTreeMap<String, VrfState>,
     evpn_vteps: BTreeMap<IpAddr, EvpnVtep>,
-    received: HashMap<String, ReceivedRoute>,
+    /// Received routes by their NLRI's key.
+    received: HashMap<EvpnRouteKey, ReceivedRoute>,
     /// How many received RT-2s there are per (VNI, MAC, next hop): whether
     /// a MAC is still beaten from a VTEP is one lookup here, where a scan
     /// of every received route made a session drop O(N²) (issue 23).

@@ -25,7 +25,8 @@ pub enum Input {
     /// The BGP peer withdrew an EVPN route.
     Withdrawn {
         /// The route's key, as in [`ReceivedRoute::key`].
-        key: String,
+        #[serde(with = "route_name")]
+        key: EvpnRouteKey,
     },
     /// The BGP session came up or went down. Down means every received
     /// route is gone (whatever withdrawals the driver also reports).
@@ -97,8 +98,9 @@ pub enum ReceivedKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ReceivedRoute {
-    /// A unique key for the NLRI (its printed form); withdrawals name it.
-    pub key: String,
+    /// The NLRI's key (RFC 7432 §7: what a withdrawal names).
+    #[serde(with = "route_name")]
+    pub key: EvpnRouteKey,
     /// The route.
     #[serde(flatten)]
     pub kind: ReceivedKind,
@@ -249,6 +251,33 @@ impl Output {
             }),
             Self::Notice(notice) => serde_json::to_value(notice).unwrap_or(serde_json::Value::Null),
         }
+    }
+}
+
+/// Received routes in the replay contract: a scenario names a route
+/// (`"evpn-h1"`) rather than spelling out its NLRI, because the core only
+/// compares received keys, never reads them. A name stands for the key of
+/// an EVPN route of type 0, which does not exist on the wire, holding the
+/// name's bytes; such a key prints back as its name.
+pub mod route_name {
+    use bgp_wire::EvpnRouteKey;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The key a scenario's route name stands for.
+    #[must_use]
+    pub fn key(name: &str) -> EvpnRouteKey {
+        EvpnRouteKey::Unknown(0, name.as_bytes().to_vec())
+    }
+
+    pub(crate) fn serialize<S: Serializer>(key: &EvpnRouteKey, s: S) -> Result<S::Ok, S::Error> {
+        match key {
+            EvpnRouteKey::Unknown(0, name) => s.serialize_str(&String::from_utf8_lossy(name)),
+            other => s.serialize_str(&format!("{other:?}")),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EvpnRouteKey, D::Error> {
+        Ok(key(&String::deserialize(d)?))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use bgp_wire::MacAddr;
+use bgp_wire::{EvpnRouteKey, MacAddr};
 
 use super::{
     Core,
@@ -91,7 +91,7 @@ impl Core {
         }
     }
 
-    pub(super) fn on_withdrawn(&mut self, key: &str) {
+    pub(super) fn on_withdrawn(&mut self, key: &EvpnRouteKey) {
         let Some(route) = self.received.remove(key) else { return };
         self.forget_received(&route);
         // If this route had beaten one of our MACs and the MAC is still
@@ -129,7 +129,7 @@ impl Core {
     pub(super) fn on_session(&mut self, up: bool) {
         self.session_up = up;
         if !up {
-            let mut keys: Vec<String> = self.received.keys().cloned().collect();
+            let mut keys: Vec<EvpnRouteKey> = self.received.keys().cloned().collect();
             keys.sort();
             for key in keys {
                 self.on_withdrawn(&key);

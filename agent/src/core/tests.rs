@@ -9,7 +9,7 @@ use bgp_wire::{EvpnRoute, EvpnRouteKey, ExtCommunity, MacAddr, PmsiTunnelId, Rou
 
 use super::{
     Core,
-    msg::{Input, Learned, Mobility, Notice, Output, ReceivedKind, ReceivedRoute},
+    msg::{Input, Learned, Mobility, Notice, Output, ReceivedKind, ReceivedRoute, route_name},
 };
 use crate::{
     bgp::rib::OutRoute,
@@ -49,7 +49,7 @@ fn learned(vtep: Ipv4Addr, mac: MacAddr, ip: Option<IpAddr>) -> Input {
 
 fn rt2(key: &str, next_hop: Ipv4Addr, mac: MacAddr, originator: Option<Ipv4Addr>, seq: Option<u32>) -> Input {
     Input::Route(ReceivedRoute {
-        key: key.to_owned(),
+        key: route_name::key(key),
         kind: ReceivedKind::MacIp { mac, ip: None },
         vni: 10100,
         next_hop: next_hop.into(),
@@ -60,7 +60,7 @@ fn rt2(key: &str, next_hop: Ipv4Addr, mac: MacAddr, originator: Option<Ipv4Addr>
 
 fn rt3_from_evpn(key: &str, vtep: Ipv4Addr) -> Input {
     Input::Route(ReceivedRoute {
-        key: key.to_owned(),
+        key: route_name::key(key),
         kind: ReceivedKind::Imet { originator: vtep.into() },
         vni: 10100,
         next_hop: vtep.into(),
@@ -224,7 +224,7 @@ fn nothing_is_learned_or_advertised_behind_an_evpn_vtep_and_the_snooper_is_told(
     assert!(withdrawn(&out) >= 2, "RT-3 and static MAC of A withdrawn: {out:?}");
     assert!(notices(&out).contains(&&Notice::StaticVtepIsEvpn { vtep: A }));
     // Its routes go away; after an aging time it is forgotten and we speak again.
-    core.process(4000, Input::Withdrawn { key: "a-rt3".to_owned() });
+    core.process(4000, Input::Withdrawn { key: route_name::key("a-rt3") });
     let out = core.process(4000 + 300_000, Input::Tick);
     assert!(announced(&out).len() >= 2, "{out:?}");
 }
@@ -276,7 +276,7 @@ fn another_proxy_with_a_higher_sequence_wins_and_we_never_fight_back() {
     // Refreshes from the old place do not re-advertise; a real move back would.
     assert!(announced(&core.process(2500, Input::Tick)).is_empty());
     // The winner withdraws while our MAC is fresh: we take it back, higher.
-    let out = core.process(3000, Input::Withdrawn { key: "b-mac1".to_owned() });
+    let out = core.process(3000, Input::Withdrawn { key: route_name::key("b-mac1") });
     assert_eq!(mobility(announced(&out)[0]), Some((2, false)));
 }
 
@@ -559,8 +559,8 @@ fn a_mac_stays_lost_while_any_route_that_beat_it_remains() {
     core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, Some(3)));
     core.process(2000, rt2("b-mac1-ip", B, mac(1), other_proxy, Some(3)));
     core.process(2000, rt2("b-mac1", B, mac(1), other_proxy, Some(3)));
-    let out = core.process(3000, Input::Withdrawn { key: "b-mac1".into() });
+    let out = core.process(3000, Input::Withdrawn { key: route_name::key("b-mac1") });
     assert!(announced(&out).is_empty(), "still beaten by b-mac1-ip");
-    let out = core.process(3000, Input::Withdrawn { key: "b-mac1-ip".into() });
+    let out = core.process(3000, Input::Withdrawn { key: route_name::key("b-mac1-ip") });
     assert_eq!(mobility(announced(&out)[0]), Some((4, false)), "reclaimed once nothing beats it");
 }
