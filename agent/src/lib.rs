@@ -9,6 +9,7 @@
 //! - [`ndk`]: SR Linux commits, telemetry and the NDK client.
 //! - [`packed_map`]: the ordered map behind the per-MAC tables.
 //! - [`privileges`]: the capabilities kept, the rest dropped.
+//! - [`state`]: the agent's state, typed, as `/state` and telemetry show it.
 // Denied, not forbidden: the TCP MD5 socket option (bgp::md5) needs one
 // setsockopt call that no safe wrapper offers; it carries its SAFETY note.
 #![deny(unsafe_code)]
@@ -28,4 +29,5 @@ pub mod core;
 pub mod ndk;
 pub mod packed_map;
 pub mod privileges;
+pub mod state;
 pub mod state_file;

@@ -20,7 +20,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use static_vxlan_agent::{app, ndk::client as ndk_client, privileges};
+use static_vxlan_agent::{app, ndk::client as ndk_client, privileges, state::AgentState};
 
 /// Command-line interface.
 #[derive(Debug, Parser)]
@@ -144,55 +144,62 @@ fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let state: serde_json::Value = serde_json::from_str(body)?;
     if json {
+        let state: serde_json::Value = serde_json::from_str(body)?;
         println!("{}", serde_json::to_string_pretty(&state)?);
         return Ok(());
     }
-    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let state: AgentState =
+        serde_json::from_str(body).map_err(|e| anyhow::anyhow!("the agent's /state does not parse: {e}"))?;
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let bgp = &state.bgp;
     println!(
         "BGP session: {}  peer id {}  hold {}",
-        text(&state["bgp"]["state"]),
-        text(&state["bgp"]["peer-id"]),
-        text(&state["bgp"]["hold-time"])
+        bgp.state.as_str(),
+        or_dash(bgp.peer_id.map(|id| id.to_string())),
+        or_dash(bgp.hold_time.map(|t| t.to_string()))
     );
-    println!("Advertised routes: {}", text(&state["proxy"]["advertised-routes"]));
-    if let Some(interfaces) = state["snooper"]["interfaces"].as_object() {
-        for (name, entry) in interfaces {
-            println!(
-                "Snooping {name}: {}  seen {} matched {} deduplicated {} ignored {} ring-buffer-full {} parse-errors {}",
-                text(&entry["status"]),
-                text(&entry["seen"]),
-                text(&entry["matched"]),
-                text(&entry["deduplicated"]),
-                text(&entry["ignored"]),
-                text(&entry["ring-buffer-full"]),
-                text(&entry["parse-errors"])
-            );
-        }
-    } else {
-        println!("Snooper: {}", text(&state["snooper"]));
+    println!("Advertised routes: {}", state.proxy.advertised_routes);
+    let snooper = &state.snooper;
+    if snooper.interfaces.is_empty() {
+        let why = snooper.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        println!("Snooper: {}{why}", snooper.status.as_str());
     }
-    if let Some(vteps) = state["proxy"]["evpn-vteps"].as_object() {
-        println!("EVPN VTEPs: {}", vteps.keys().cloned().collect::<Vec<_>>().join(", "));
-    }
-    for (name, vrf) in state["proxy"]["mac-vrfs"].as_object().into_iter().flatten() {
+    for (name, interface) in &snooper.interfaces {
+        let count = |counter: &str| or_dash(interface.counters.get(counter).map(ToString::to_string));
         println!(
-            "\nmac-vrf {name}: static VTEPs {} discovered {}",
-            text(&vrf["configured-vteps"]),
-            text(&vrf["discovered-vteps"])
+            "Snooping {name}: {}  seen {} matched {} deduplicated {} ignored {} ring-buffer-full {} parse-errors {}",
+            interface.status,
+            count("seen"),
+            count("matched"),
+            count("deduplicated"),
+            count("ignored"),
+            count("ring-buffer-full"),
+            count("parse-errors")
+        );
+    }
+    if !state.proxy.evpn_vteps.is_empty() {
+        let vteps: Vec<String> = state.proxy.evpn_vteps.keys().map(ToString::to_string).collect();
+        println!("EVPN VTEPs: {}", vteps.join(", "));
+    }
+    let list =
+        |ips: &[std::net::Ipv4Addr]| ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    for (name, vrf) in &state.proxy.mac_vrfs {
+        println!(
+            "\nmac-vrf {name}: static VTEPs [{}] discovered [{}]",
+            list(&vrf.configured_vteps),
+            list(&vrf.discovered_vteps)
         );
         println!("  {:<19} {:<15} {:<8} {:>4}  {:<12} IPs", "MAC", "VTEP", "source", "seq", "status");
-        for (mac, entry) in vrf["macs"].as_object().into_iter().flatten() {
-            let ips: Vec<String> =
-                entry["ips"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        for (mac, entry) in vrf.macs.iter() {
+            let ips: Vec<String> = entry.ips.keys().map(ToString::to_string).collect();
             println!(
                 "  {:<19} {:<15} {:<8} {:>4}  {:<12} {}",
-                mac,
-                text(&entry["vtep"]),
-                text(&entry["source"]),
-                text(&entry["sequence"]),
-                text(&entry["status"]),
+                mac.to_string(),
+                entry.vtep.to_string(),
+                entry.source.as_str(),
+                entry.sequence,
+                entry.status.name(),
                 ips.join(" ")
             );
         }

@@ -122,6 +122,7 @@ struct Lab {
     gobgp: GoBgp,
     agent: Daemon,
     log: std::path::PathBuf,
+    http: String,
 }
 
 fn start(test: &str) -> Option<Lab> {
@@ -133,29 +134,34 @@ fn start(test: &str) -> Option<Lab> {
     let ndk = FakeNdk::start(&dir.path().join("sr_sdk_service_manager:50053"));
     let gobgp = GoBgp::start(65000, SOURCE);
     let log = dir.path().join("agent.log");
+    let http = format!("127.0.0.1:{}", free_port());
     let agent = Daemon::spawn(
         "static-vxlan-agent",
         Command::new(AGENT)
-            .args([
-                "run",
-                "--ndk",
-                "--ndk-address",
-                &ndk.address(),
-                "--http",
-                &format!("127.0.0.1:{}", free_port()),
-            ])
+            .args(["run", "--ndk", "--ndk-address", &ndk.address(), "--http", &http])
             .env("RUST_LOG", "info"),
         &log,
     );
     wait_for("the agent to register and subscribe", Duration::from_secs(15), || {
         if ndk.subscribed() { Ok(()) } else { Err(format!("{:?}", ndk.calls())) }
     });
-    Some(Lab { _dir: dir, ndk, gobgp, agent, log })
+    Some(Lab { _dir: dir, ndk, gobgp, agent, log, http })
 }
 
 impl Lab {
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The agent's `/yang`: the state rendered as the NDK gets it.
+    fn yang(&self) -> Value {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(&self.http).expect("the agent serves HTTP");
+        stream.write_all(b"GET /yang HTTP/1.1\r\nconnection: close\r\n\r\n").expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("/yang is JSON ({e}): {response}"))
     }
 
     fn telemetry_at(&self, key: &str, check: impl Fn(&Value) -> bool) -> Value {
@@ -214,7 +220,9 @@ fn commits_are_applied_or_refused_as_a_whole_and_state_is_published() {
 
     // BFD tells the liveness of a static VTEP.
     lab.ndk.bfd("192.0.2.1".parse().expect("ip"), ndk_proto::sdk::BfdSessionStatus::Up);
-    lab.telemetry_at(&vtep_key, |v| v["liveness"] == "up");
+    let vtep = lab.telemetry_at(&vtep_key, |v| v["liveness"] == "up");
+    // One rendering: /yang shows what the NDK got, liveness included.
+    assert_eq!(lab.yang()[&vtep_key], vtep, "/yang and the NDK's state differ");
 
     // 2. An invalid commit (a VNI used twice) is rejected with the YANG path;
     // SR Linux rolls it back; nothing is withdrawn, nothing is added.

@@ -19,7 +19,8 @@ use static_vxlan_agent::{
     bgp::fsm::State,
     config::model::Config,
     core::{Core, msg::Input},
-    ndk::telemetry::{DEFAULT_AGENT_KEY, Liveness, nodes_from_config, render},
+    ndk::telemetry::{DEFAULT_AGENT_KEY, nodes_from_config, render},
+    state::{AgentState, Liveness},
 };
 
 fn config() -> Config {
@@ -77,7 +78,7 @@ fn core_in_every_status() -> Core {
 }
 
 /// The agent's state snapshot (as served at /state) around the core's.
-fn snapshot(core: &Core, bgp: State, snooper: SnooperStatus) -> Value {
+fn snapshot(core: &Core, bgp: State, snooper: SnooperStatus, liveness: Liveness) -> AgentState {
     let mut bgp_state = json!({
         "state": format!("{bgp:?}").to_lowercase(),
         "counters": {
@@ -102,12 +103,15 @@ fn snapshot(core: &Core, bgp: State, snooper: SnooperStatus) -> Value {
         SnooperStatus::Waiting | SnooperStatus::Error => snooper_state["error"] = "why".into(),
         SnooperStatus::Off => {}
     }
-    json!({
+    let mut state: AgentState = serde_json::from_value(json!({
         "core-clock-epoch-unix-ms": 1_700_000_000_000_u64,
         "bgp": bgp_state,
         "snooper": snooper_state,
-        "proxy": core.state(),
-    })
+    }))
+    .expect("the state as /state shows it reads back");
+    state.proxy = core.state();
+    state.liveness.insert("192.0.2.1".parse().expect("ip"), liveness);
+    state
 }
 
 /// The value of the key predicate `{.<leaf>==...}` after `list` in a
@@ -258,7 +262,6 @@ fn published_state_validates_against_the_yang_model() {
     }
     let core = core_in_every_status();
     let nodes = nodes_from_config(&config());
-    let liveness = Liveness::from([("192.0.2.1".parse().expect("ip"), "up".to_owned())]);
     let all_fsm_states =
         [State::Idle, State::Connect, State::Active, State::OpenSent, State::OpenConfirm, State::Established];
     // A new FSM state must be added above (and to the YANG).
@@ -279,7 +282,9 @@ fn published_state_validates_against_the_yang_model() {
     for (i, (bgp, snooper)) in
         all_fsm_states.iter().flat_map(|bgp| SnooperStatus::ALL.iter().map(move |s| (*bgp, *s))).enumerate()
     {
-        let entries = render(&snapshot(&core, bgp, snooper), &nodes, &liveness);
+        // Every liveness value comes round too.
+        let liveness = Liveness::ALL[i % Liveness::ALL.len()];
+        let entries = render(&snapshot(&core, bgp, snooper, liveness), &nodes);
         let document = instance_document(&entries);
         for ni in document["srl_nokia-network-instance:network-instance"].as_array().into_iter().flatten() {
             let bis = &ni["protocols"]["bgp-evpn"]["srl_nokia-bgp-evpn:bgp-instance"];

@@ -15,7 +15,8 @@ use static_vxlan_agent::{
         Core,
         msg::{Input, Learned},
     },
-    ndk::telemetry::{self, Liveness, Published},
+    ndk::telemetry::{self, Published},
+    state::{AgentState, BgpState, SessionState},
 };
 
 const MACS: u32 = 1_000_000;
@@ -50,12 +51,16 @@ fn learned_core(config: &Config) -> Core {
 }
 
 /// The agent task's part: the state as the NDK client receives it.
-fn snapshot(core: &Core) -> serde_json::Value {
-    serde_json::json!({
-        "core-clock-epoch-unix-ms": 1_800_000_000_000_u64,
-        "bgp": {"state": "established", "peer-id": "192.0.2.254", "counters": {"routes-received": 0}},
-        "snooper": {"status": "off"},
-        "proxy": core.state(),
+fn snapshot(core: &Core) -> Box<AgentState> {
+    Box::new(AgentState {
+        core_clock_epoch_unix_ms: 1_800_000_000_000,
+        bgp: BgpState {
+            state: SessionState::Established,
+            peer_id: Some("192.0.2.254".parse().expect("ip")),
+            ..BgpState::default()
+        },
+        proxy: core.state(),
+        ..AgentState::default()
     })
 }
 
@@ -63,14 +68,13 @@ fn state_publish(c: &mut Criterion) {
     let config = config();
     let core = learned_core(&config);
     let nodes = telemetry::nodes_from_config(&config);
-    let liveness = Liveness::new();
     let mut group = c.benchmark_group("state_publish");
     group.sample_size(10);
     group.throughput(Throughput::Elements(u64::from(MACS)));
     group.bench_function("snapshot_on_the_agent_task/1M", |b| b.iter(|| black_box(snapshot(&core))));
     let state = snapshot(&core);
-    group.bench_function("render/1M", |b| b.iter(|| black_box(telemetry::render(&state, &nodes, &liveness))));
-    let entries = telemetry::render(&state, &nodes, &liveness);
+    group.bench_function("render/1M", |b| b.iter(|| black_box(telemetry::render(&state, &nodes))));
+    let entries = telemetry::render(&state, &nodes);
     assert_eq!(entries.len(), MACS as usize + 4 + 2, "one entry per MAC, VTEP, mac-vrf and the agent");
     group.bench_function("diff_unchanged/1M", |b| {
         b.iter_batched(

@@ -4,6 +4,7 @@
 //! how the core's outputs are carried out.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -16,8 +17,7 @@ use tracing::{info, warn};
 
 use super::{
     CORE_CLOCK_LEAD_MS, SAVE_AT_LEAST_EVERY, SAVE_CHANGED_EVERY,
-    events::bump,
-    snooper::{SnooperCommand, SnooperStatus, SnooperThread},
+    snooper::{SnooperCommand, SnooperThread},
     unix_ms_now,
 };
 use crate::{
@@ -32,8 +32,8 @@ use crate::{
         msg::{Forget, Input, Learned, Output},
         saved::SavedTable,
     },
-    ndk::telemetry,
     privileges,
+    state::{AgentState, BgpState, Liveness, SnooperState, SnooperStatus},
     state_file::{self, Saver},
 };
 
@@ -46,11 +46,13 @@ pub(super) struct Agent {
     pub(super) speaker: Option<Speaker>,
     pub(super) snooper: SnooperThread,
     pub(super) learned_tx: mpsc::Sender<Learned>,
-    pub(super) snoop_tx: mpsc::Sender<serde_json::Value>,
+    pub(super) snoop_tx: mpsc::Sender<SnooperState>,
     pub(super) config_source: String,
-    pub(super) bgp_state: serde_json::Value,
-    pub(super) snoop_state: serde_json::Value,
-    pub(super) ndk_state: Option<serde_json::Value>,
+    pub(super) bgp_state: BgpState,
+    pub(super) snoop_state: SnooperState,
+    pub(super) ndk_state: Option<String>,
+    /// SR Linux's BFD sessions to static VTEPs, as the NDK reports them.
+    pub(super) liveness: BTreeMap<IpAddr, Liveness>,
     pub(super) capabilities: privileges::Kept,
     /// Writes the learned table (`state-file`); none when it is "".
     pub(super) saver: Option<Saver>,
@@ -64,7 +66,7 @@ pub(super) struct Agent {
 impl Agent {
     pub(super) fn new(
         learned_tx: mpsc::Sender<Learned>,
-        snoop_tx: mpsc::Sender<serde_json::Value>,
+        snoop_tx: mpsc::Sender<SnooperState>,
         capabilities: privileges::Kept,
     ) -> Self {
         Self {
@@ -80,10 +82,11 @@ impl Agent {
             learned_tx,
             snoop_tx,
             config_source: String::new(),
-            bgp_state: serde_json::json!({"state": "idle"}),
+            bgp_state: BgpState::default(),
             capabilities,
-            snoop_state: serde_json::json!({"status": SnooperStatus::Off.as_str()}),
+            snoop_state: SnooperState::only(SnooperStatus::Off),
             ndk_state: None,
+            liveness: BTreeMap::new(),
         }
     }
 
@@ -129,12 +132,8 @@ impl Agent {
         let now = self.now();
         let (announced, withdrawn) =
             apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
-        if announced > 0 {
-            bump(&mut self.bgp_state, "routes-announced", announced);
-        }
-        if withdrawn > 0 {
-            bump(&mut self.bgp_state, "routes-withdrawn", withdrawn);
-        }
+        self.bgp_state.counters.routes_announced += announced;
+        self.bgp_state.counters.routes_withdrawn += withdrawn;
     }
 
     /// Applies a new configuration as one transaction. On error nothing
@@ -186,9 +185,7 @@ impl Agent {
             // The table went with the session; the rest (ignore set,
             // notices) is carried out as usual.
             let _ = carry_out(outputs, None, &self.snooper).await;
-            if count > 0 {
-                bump(&mut self.bgp_state, "routes-announced", count);
-            }
+            self.bgp_state.counters.routes_announced += count;
         }
         if self.config.as_ref().is_none_or(|old| learning_changed(old, &new)) {
             if self.config.is_some() {
@@ -224,38 +221,32 @@ impl Agent {
         }
         self.core = Core::new();
         self.snooper = SnooperThread { commands: None };
-        let counters = self.bgp_state["counters"].take();
-        self.bgp_state = serde_json::json!({"state": "idle", "counters": counters});
-        self.snoop_state = serde_json::json!({"status": SnooperStatus::Off.as_str()});
+        // The session is gone; what it counted stays.
+        self.bgp_state = BgpState { counters: self.bgp_state.counters, ..BgpState::default() };
+        self.snoop_state = SnooperState::only(SnooperStatus::Off);
     }
 
-    pub(super) fn yang(&self) -> serde_json::Value {
-        let nodes = self.config.as_ref().map(telemetry::nodes_from_config).unwrap_or_default();
-        let entries = telemetry::render(&self.state(), &nodes, &telemetry::Liveness::new());
-        entries
-            .into_iter()
-            .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
+    /// A snapshot of the state: records copied, nothing rendered (the
+    /// asker does that, off this task).
+    pub(super) fn state(&self) -> Box<AgentState> {
+        Box::new(AgentState {
+            config_source: self.config_source.clone(),
+            configured: self.config.is_some(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            started_at_unix_ms: self.started_unix_ms,
+            core_clock_epoch_unix_ms: self.started_unix_ms.saturating_sub(CORE_CLOCK_LEAD_MS),
+            capabilities: self.capabilities.capabilities.clone(),
+            bgp: self.bgp_state.clone(),
+            snooper: self.snoop_state.clone(),
+            proxy: self.core.state(),
+            ndk: self.ndk_state.clone(),
+            liveness: self.liveness.clone(),
+        })
     }
 
-    pub(super) fn state(&self) -> serde_json::Value {
-        let mut state = serde_json::json!({
-            "config-source": self.config_source,
-            "configured": self.config.is_some(),
-            "uptime-secs": self.started.elapsed().as_secs(),
-            "started-at-unix-ms": self.started_unix_ms,
-            // Where the core's times (`*-ms` under proxy) count from.
-            "core-clock-epoch-unix-ms": self.started_unix_ms.saturating_sub(CORE_CLOCK_LEAD_MS),
-            "capabilities": self.capabilities.capabilities,
-            "bgp": self.bgp_state,
-            "snooper": self.snoop_state,
-            "proxy": self.core.state(),
-        });
-        if let Some(ndk) = &self.ndk_state {
-            state["ndk"] = ndk.clone();
-        }
-        state
+    /// The state and the configuration in force, for `/yang`.
+    pub(super) fn yang(&self) -> (Box<AgentState>, Option<Box<Config>>) {
+        (self.state(), self.config.clone().map(Box::new))
     }
 }
 

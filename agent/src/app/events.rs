@@ -6,58 +6,55 @@ use tracing::warn;
 
 use super::unix_secs_now;
 use crate::{
-    bgp::{fsm::State as SessionState, rib::InRoute, session::Event},
+    bgp::{rib::InRoute, session::Event},
     core::msg::{Input, Mobility, ReceivedKind, ReceivedRoute},
+    state::{BgpState, SessionState},
 };
 
 /// A speaker event as a core input, keeping the session state for /state.
-pub(super) fn speaker_input(event: &Event, bgp_state: &mut serde_json::Value) -> Option<Input> {
-    let counter = match event {
-        Event::Established { .. } => Some("established-transitions"),
-        Event::Route(_) => Some("routes-received"),
-        Event::Withdrawn(_) => Some("withdrawals-received"),
-        Event::Malformed { .. } => Some("malformed-updates"),
-        Event::OwnRouteIgnored(_) => Some("own-routes-ignored"),
-        _ => None,
-    };
-    if let Some(name) = counter {
-        bump(bgp_state, name, 1);
-    }
+pub(super) fn speaker_input(event: &Event, bgp: &mut BgpState) -> Option<Input> {
+    let counters = &mut bgp.counters;
     match event {
         // The speaker reports the move to Established, then the session's
         // details; "established" is shown with them, so that no snapshot
         // says the session is up without its peer and counters.
         Event::State(state) => {
             if *state != SessionState::Established {
-                bgp_state["state"] = format!("{state:?}").to_lowercase().into();
+                bgp.state = *state;
             }
             None
         }
         Event::Established { peer_id, hold_time } => {
-            bgp_state["state"] = "established".into();
-            bgp_state["peer-id"] = peer_id.to_string().into();
-            bgp_state["hold-time"] = (*hold_time).into();
-            bgp_state["established-at-unix-secs"] = unix_secs_now().into();
+            counters.established_transitions += 1;
+            bgp.state = SessionState::Established;
+            bgp.peer_id = Some(*peer_id);
+            bgp.hold_time = Some(*hold_time);
+            bgp.established_at_unix_secs = Some(unix_secs_now());
             Some(Input::Session { up: true })
         }
         Event::Down { reason } => {
-            bgp_state["last-down-reason"] = reason.clone().into();
+            bgp.last_down_reason = Some(reason.clone());
             Some(Input::Session { up: false })
         }
-        Event::Route(route) => received(route).map(Input::Route),
-        Event::Withdrawn(route) => Some(Input::Withdrawn { key: route.key() }),
-        Event::EndOfRib | Event::OwnRouteIgnored(_) => None,
+        Event::Route(route) => {
+            counters.routes_received += 1;
+            received(route).map(Input::Route)
+        }
+        Event::Withdrawn(route) => {
+            counters.withdrawals_received += 1;
+            Some(Input::Withdrawn { key: route.key() })
+        }
+        Event::OwnRouteIgnored(_) => {
+            counters.own_routes_ignored += 1;
+            None
+        }
+        Event::EndOfRib => None,
         Event::Malformed { error } => {
+            counters.malformed_updates += 1;
             warn!(%error, "malformed UPDATE handled per RFC 7606");
             None
         }
     }
-}
-
-/// Adds `by` to the session counter `name` in the state JSON.
-pub(super) fn bump(bgp_state: &mut serde_json::Value, name: &str, by: u64) {
-    let counters = &mut bgp_state["counters"];
-    counters[name] = (counters[name].as_u64().unwrap_or(0) + by).into();
 }
 
 /// A received route reduced to what the core needs; `None` for route types
@@ -97,21 +94,23 @@ fn received(route: &InRoute) -> Option<ReceivedRoute> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use crate::{
+        bgp::{fsm::State, session::Event},
+        state::{BgpState, SessionState},
+    };
 
     #[test]
     fn the_session_shows_established_only_with_its_peer_and_counter() {
-        use crate::bgp::{fsm::State, session::Event};
-        let mut bgp = json!({"state": "openconfirm"});
+        let mut bgp = BgpState { state: SessionState::OpenConfirm, ..BgpState::default() };
         assert!(super::speaker_input(&Event::State(State::Established), &mut bgp).is_none());
-        assert_eq!(bgp["state"], "openconfirm", "not yet: the peer's details come next");
+        assert_eq!(bgp.state, SessionState::OpenConfirm, "not yet: the peer's details come next");
         let established = Event::Established { peer_id: "10.0.0.9".parse().expect("ip"), hold_time: 90 };
         assert!(super::speaker_input(&established, &mut bgp).is_some());
         assert_eq!(
-            (&bgp["state"], &bgp["peer-id"], &bgp["hold-time"], &bgp["counters"]["established-transitions"]),
-            (&json!("established"), &json!("10.0.0.9"), &json!(90), &json!(1))
+            (bgp.state, bgp.peer_id, bgp.hold_time, bgp.counters.established_transitions),
+            (SessionState::Established, Some("10.0.0.9".parse().expect("ip")), Some(90), 1)
         );
         assert!(super::speaker_input(&Event::State(State::Idle), &mut bgp).is_none());
-        assert_eq!(bgp["state"], "idle");
+        assert_eq!(bgp.state, SessionState::Idle);
     }
 }

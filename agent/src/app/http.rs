@@ -11,7 +11,12 @@ use tokio::{
     sync::{mpsc, oneshot},
 };
 
-use crate::control::Request;
+use crate::{
+    config::model::Config,
+    control::Request,
+    ndk::telemetry,
+    state::{AgentState, SessionState},
+};
 
 /// A minimal HTTP/1.1 responder: GET /state (JSON) and /metrics (Prometheus).
 pub(super) async fn serve_http(listener: TcpListener, state: mpsc::Sender<Request>) {
@@ -26,15 +31,26 @@ pub(super) async fn serve_http(listener: TcpListener, state: mpsc::Sender<Reques
             };
             let first = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or_default().to_owned();
             let path = first.split_whitespace().nth(1).unwrap_or("/");
-            let (tx, rx) = oneshot::channel();
-            let request = if path == "/yang" { Request::Yang(tx) } else { Request::State(tx) };
-            let snapshot = if state.send(request).await.is_ok() { rx.await.ok() } else { None };
-            let (status, kind, body) = match (path, snapshot) {
-                ("/state" | "/yang", Some(s)) => {
-                    ("200 OK", "application/json", serde_json::to_string_pretty(&s).unwrap_or_default())
+            let (status, kind, body) = match path {
+                "/state" | "/metrics" => {
+                    let (tx, rx) = oneshot::channel();
+                    match ask(&state, Request::State(tx), rx).await {
+                        Some(s) if path == "/state" => (
+                            "200 OK",
+                            "application/json",
+                            serde_json::to_string_pretty(&s).unwrap_or_default(),
+                        ),
+                        Some(s) => ("200 OK", "text/plain; version=0.0.4", metrics(&s)),
+                        None => stopping(),
+                    }
                 }
-                ("/metrics", Some(s)) => ("200 OK", "text/plain; version=0.0.4", metrics(&s)),
-                (_, None) => ("503 Service Unavailable", "text/plain", "the agent is stopping\n".to_owned()),
+                "/yang" => {
+                    let (tx, rx) = oneshot::channel();
+                    match ask(&state, Request::Yang(tx), rx).await {
+                        Some((s, config)) => ("200 OK", "application/json", yang(&s, config.as_deref())),
+                        None => stopping(),
+                    }
+                }
                 _ => ("404 Not Found", "text/plain", "try /state, /yang or /metrics\n".to_owned()),
             };
             let response = format!(
@@ -46,34 +62,55 @@ pub(super) async fn serve_http(listener: TcpListener, state: mpsc::Sender<Reques
     }
 }
 
+/// Sends `request` and waits for its answer; `None` once the agent task is
+/// gone.
+async fn ask<T>(agent: &mpsc::Sender<Request>, request: Request, answer: oneshot::Receiver<T>) -> Option<T> {
+    agent.send(request).await.ok()?;
+    answer.await.ok()
+}
+
+fn stopping() -> (&'static str, &'static str, String) {
+    ("503 Service Unavailable", "text/plain", "the agent is stopping\n".to_owned())
+}
+
+/// The state as SR Linux shows it: the telemetry rendering, one object
+/// per YANG node by telemetry key, for the nodes SR Linux would hold for
+/// the configuration in force.
+fn yang(state: &AgentState, config: Option<&Config>) -> String {
+    let nodes = config.map(telemetry::nodes_from_config).unwrap_or_default();
+    let entries: serde_json::Map<String, serde_json::Value> = telemetry::render(state, &nodes)
+        .into_iter()
+        .map(|(key, json)| (key, serde_json::from_str(&json).unwrap_or(serde_json::Value::Null)))
+        .collect();
+    serde_json::to_string_pretty(&entries).unwrap_or_default()
+}
+
 /// Prometheus text exposition of the main figures.
-fn metrics(state: &serde_json::Value) -> String {
+fn metrics(state: &AgentState) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let number = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
     let _ = writeln!(out, "# TYPE sva_advertised_routes gauge");
-    let _ = writeln!(out, "sva_advertised_routes {}", number(&state["proxy"]["advertised-routes"]));
+    let _ = writeln!(out, "sva_advertised_routes {}", state.proxy.advertised_routes);
     let _ = writeln!(out, "# TYPE sva_bgp_established gauge");
-    let _ = writeln!(out, "sva_bgp_established {}", u8::from(state["bgp"]["state"] == "established"));
-    for (name, value) in state["proxy"]["counters"].as_object().into_iter().flatten() {
-        let _ = writeln!(out, "sva_proxy_{} {}", name.replace('-', "_"), number(value));
+    let _ = writeln!(out, "sva_bgp_established {}", u8::from(state.bgp.state == SessionState::Established));
+    for (name, value) in state.bgp.counters.named() {
+        let _ = writeln!(out, "sva_bgp_{}_total {value}", name.replace('-', "_"));
     }
-    for (name, value) in state["snooper"]["counters"].as_object().into_iter().flatten() {
-        let _ = writeln!(out, "sva_snooper_{}_total {}", name.replace('-', "_"), number(value));
+    for (name, value) in state.proxy.counters.named() {
+        let _ = writeln!(out, "sva_proxy_{} {value}", name.replace('-', "_"));
     }
-    for (interface, entry) in state["snooper"]["interfaces"].as_object().into_iter().flatten() {
-        for (name, value) in entry.as_object().into_iter().flatten().filter(|(_, v)| v.is_u64()) {
+    for (name, value) in &state.snooper.counters {
+        let _ = writeln!(out, "sva_snooper_{}_total {value}", name.replace('-', "_"));
+    }
+    for (interface, entry) in &state.snooper.interfaces {
+        for (name, value) in &entry.counters {
             let metric = name.replace('-', "_");
-            let _ = writeln!(
-                out,
-                "sva_snooper_interface_{metric}_total{{interface=\"{interface}\"}} {}",
-                number(value)
-            );
+            let _ =
+                writeln!(out, "sva_snooper_interface_{metric}_total{{interface=\"{interface}\"}} {value}");
         }
     }
-    for (name, vrf) in state["proxy"]["mac-vrfs"].as_object().into_iter().flatten() {
-        let macs = vrf["macs"].as_object().map_or(0, serde_json::Map::len);
-        let _ = writeln!(out, "sva_macs{{mac_vrf=\"{name}\"}} {macs}");
+    for (name, vrf) in &state.proxy.mac_vrfs {
+        let _ = writeln!(out, "sva_macs{{mac_vrf=\"{name}\"}} {}", vrf.macs.len());
     }
     out
 }
@@ -85,19 +122,23 @@ mod tests {
     #[test]
     fn metrics_carry_totals_per_interface_counters_and_macs() {
         let state = json!({
-            "bgp": {"state": "established"},
-            "proxy": {"advertised-routes": 3, "counters": {"learned": 2},
-                      "mac-vrfs": {"blue": {"macs": {"02:00:00:00:00:01": {}}}}},
+            "bgp": {"state": "established", "counters": {"routes-received": 4}},
+            "proxy": {"advertised-routes": 3, "counters": {"learned-events": 2},
+                      "mac-vrfs": {"blue": {"macs": {"02:00:00:00:00:01": {
+                          "vtep": "192.0.2.1", "source": "learned", "ips": {}, "last-seen-ms": 1,
+                          "sequence": 0, "best-remote-sequence": 0, "status": "active"}}}}},
             "snooper": {
                 "counters": {"seen": 10, "ring-buffer-full": 0},
                 "interfaces": {"e1-1": {"status": "attached (ifindex 7)", "seen": 9, "parse-errors": 1}},
             },
         });
+        let state = serde_json::from_value(state).expect("state");
         let text = super::metrics(&state);
         for line in [
             "sva_advertised_routes 3",
             "sva_bgp_established 1",
-            "sva_proxy_learned 2",
+            "sva_bgp_routes_received_total 4",
+            "sva_proxy_learned_events 2",
             "sva_snooper_seen_total 10",
             "sva_snooper_ring_buffer_full_total 0",
             "sva_snooper_interface_seen_total{interface=\"e1-1\"} 9",

@@ -37,8 +37,9 @@ use tokio::{
 };
 use tracing::{error, info, warn};
 
-pub use self::snooper::SnooperStatus;
 use self::{agent::Agent, events::speaker_input, http::serve_http};
+/// The snooper's status, as state shows it (kept here for existing users).
+pub use crate::state::SnooperStatus;
 use crate::{
     bgp::session::{Event, Speaker},
     config::model::Config,
@@ -46,6 +47,7 @@ use crate::{
     core::msg::{Input, Learned},
     ndk::client::{self as ndk_client, NdkOptions},
     privileges,
+    state::SnooperState,
 };
 
 /// Where the configuration comes from.
@@ -80,7 +82,7 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 /// Runs the agent until SIGTERM or SIGINT.
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let (learned_tx, mut learned_rx) = mpsc::channel::<Learned>(4096);
-    let (snoop_tx, mut snoop_rx) = mpsc::channel::<serde_json::Value>(8);
+    let (snoop_tx, mut snoop_rx) = mpsc::channel::<SnooperState>(8);
     let mut agent = Agent::new(learned_tx, snoop_tx, options.capabilities.clone());
     let (request_tx, mut request_rx) = mpsc::channel::<Request>(16);
     if let Some(addr) = options.http {
@@ -133,7 +135,16 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     let verdict = agent.configure(config.map(|c| *c)).await.map_err(|e| format!("{e:#}"));
                     let _ = reply.send(verdict);
                 }
-                Request::NdkStatus(text) => agent.ndk_state = Some(text.into()),
+                Request::NdkStatus(text) => agent.ndk_state = Some(text),
+                Request::LivenessReset => agent.liveness.clear(),
+                Request::Liveness { vtep, liveness } => match liveness {
+                    Some(liveness) => {
+                        agent.liveness.insert(vtep, liveness);
+                    }
+                    None => {
+                        agent.liveness.remove(&vtep);
+                    }
+                },
             },
             _ = hangup.recv() => match &options.source {
                 Source::Yaml(path) => match load_config(path) {
@@ -174,7 +185,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     Request::State(reply) => { let _ = reply.send(agent.state()); }
                     Request::Yang(reply) => { let _ = reply.send(agent.yang()); }
                     Request::Configure { reply, .. } => { let _ = reply.send(Err("the agent is stopping".into())); }
-                    Request::NdkStatus(_) => {}
+                    Request::NdkStatus(_) | Request::Liveness { .. } | Request::LivenessReset => {}
                 },
                 () = &mut deadline => {
                     warn!("the NDK client did not finish within 5 s");

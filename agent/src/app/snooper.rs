@@ -22,42 +22,13 @@ use tracing::{error, info, warn};
 use crate::{
     config::model::{AttachMode, Config},
     core::msg::Learned,
+    state::{SnoopedInterface, SnooperState, SnooperStatus},
 };
 
 /// The snooper on its own thread: it owns the eBPF maps, refreshes the
 /// attachments every 2 s, applies ignore sets, and forwards events.
 pub(super) struct SnooperThread {
     pub(super) commands: Option<std_mpsc::Sender<SnooperCommand>>,
-}
-
-/// The snooper's `status` in state: the values of the YANG enumeration
-/// `snooper/status`, and only those.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SnooperStatus {
-    /// Loaded and attached (or waiting for some of its interfaces).
-    Running,
-    /// No learning interfaces configured.
-    Off,
-    /// The learning namespace does not exist yet.
-    Waiting,
-    /// It could not start.
-    Error,
-}
-
-impl SnooperStatus {
-    /// Every value, for checking them against the model.
-    pub const ALL: [Self; 4] = [Self::Running, Self::Off, Self::Waiting, Self::Error];
-
-    /// The value as published.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Off => "off",
-            Self::Waiting => "waiting",
-            Self::Error => "error",
-        }
-    }
 }
 
 /// What the agent task asks of the snooper thread.
@@ -76,11 +47,11 @@ impl SnooperThread {
     pub(super) fn start(
         config: &Config,
         learned: mpsc::Sender<Learned>,
-        state: mpsc::Sender<serde_json::Value>,
+        state: mpsc::Sender<SnooperState>,
     ) -> Self {
         if config.learning_interfaces.is_empty() {
             // `off` in the YANG: nothing to snoop.
-            let _ = state.try_send(serde_json::json!({"status": SnooperStatus::Off.as_str()}));
+            let _ = state.try_send(SnooperState::only(SnooperStatus::Off));
             return Self { commands: None };
         }
         let snoop_config = arp_snoop::SnooperConfig {
@@ -124,7 +95,7 @@ fn snooper_thread(
     config: &arp_snoop::SnooperConfig,
     commands: &std_mpsc::Receiver<SnooperCommand>,
     learned: &mpsc::Sender<Learned>,
-    state: &mpsc::Sender<serde_json::Value>,
+    state: &mpsc::Sender<SnooperState>,
 ) {
     // Ignore sets that arrive before the snooper runs, applied once it does.
     let mut ignored = None;
@@ -139,8 +110,7 @@ fn snooper_thread(
                     warn!(error = %e, "learning namespace missing: waiting for it");
                     waited = true;
                 }
-                let report =
-                    serde_json::json!({"status": SnooperStatus::Waiting.as_str(), "error": e.to_string()});
+                let report = SnooperState::failed(SnooperStatus::Waiting, e.to_string());
                 if state.blocking_send(report).is_err() {
                     return;
                 }
@@ -155,9 +125,7 @@ fn snooper_thread(
             Err(e) => {
                 // The agent keeps running without learning; state says why.
                 error!(error = %e, "snooper not started: learning is off");
-                let _ = state.blocking_send(
-                    serde_json::json!({"status": SnooperStatus::Error.as_str(), "error": e.to_string()}),
-                );
+                let _ = state.blocking_send(SnooperState::failed(SnooperStatus::Error, e.to_string()));
                 return;
             }
         }
@@ -202,41 +170,47 @@ fn snooper_thread(
     });
     if let Err(e) = reader {
         error!(error = %e, "cannot start the snooper's event reader: learning is off");
-        let _ = state.blocking_send(
-            serde_json::json!({"status": SnooperStatus::Error.as_str(), "error": e.to_string()}),
-        );
+        let _ = state.blocking_send(SnooperState::failed(SnooperStatus::Error, e.to_string()));
         return;
     }
     loop {
-        let interfaces = match snooper.refresh().cloned() {
+        let mut report = SnooperState::only(SnooperStatus::Running);
+        match snooper.refresh().cloned() {
             Ok(status) => {
                 // Counters of an interface that is not attached read as what it
                 // counted before (or zero); a map error leaves them out.
                 let counts = snooper.interface_counters().unwrap_or_default();
-                status
+                report.interfaces = status
                     .iter()
                     .map(|(name, s)| {
-                        let text = match s {
+                        let status = match s {
                             arp_snoop::InterfaceStatus::Attached { ifindex } => {
                                 format!("attached (ifindex {ifindex})")
                             }
                             arp_snoop::InterfaceStatus::Waiting => "waiting for the interface".to_owned(),
                             arp_snoop::InterfaceStatus::Error(e) => format!("error: {e}"),
                         };
-                        let mut entry = serde_json::Map::from_iter([("status".to_owned(), text.into())]);
-                        if let Some(count) = counts.get(name) {
-                            for counter in arp_snoop::Counter::ALL {
-                                entry.insert(counter.name().to_owned(), count.get(counter).into());
-                            }
-                        }
-                        (name.clone(), serde_json::Value::Object(entry))
+                        let counters = counts
+                            .get(name)
+                            .map(|count| {
+                                arp_snoop::Counter::ALL
+                                    .iter()
+                                    .map(|counter| (counter.name().to_owned(), count.get(*counter)))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (name.clone(), SnoopedInterface { status, counters })
                     })
-                    .collect::<serde_json::Map<_, _>>()
+                    .collect();
             }
-            Err(e) => serde_json::Map::from_iter([("error".to_owned(), e.to_string().into())]),
-        };
-        let counters = snooper.counters().unwrap_or_default();
-        let report = serde_json::json!({"status": SnooperStatus::Running.as_str(), "interfaces": interfaces, "counters": counters});
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        report.counters = snooper
+            .counters()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, count)| (name.to_owned(), count))
+            .collect();
         if state.blocking_send(report).is_err() {
             return;
         }

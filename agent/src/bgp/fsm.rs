@@ -17,15 +17,20 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
+use serde::{Deserialize, Serialize};
+
 use bgp_wire::{
     AFI_L2VPN, Capability, CeaseSubcode, DecodeError, ErrorCode, ErrorKind, FsmSubcode,
     GracefulRestartFamily, Message, Notification, Open, SAFI_EVPN, Update, capability_code,
 };
 
-/// Session states (RFC 4271 §8.2.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Session states (RFC 4271 §8.2.2). Their serialized names are the
+/// values of the YANG enumeration `bgp/state`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     /// Not trying; waits for the start or the reconnect timer.
+    #[default]
     Idle,
     /// Connecting out.
     Connect,
@@ -37,6 +42,25 @@ pub enum State {
     OpenConfirm,
     /// Up.
     Established,
+}
+
+impl State {
+    /// Every state, for checking them against the model.
+    pub const ALL: [Self; 6] =
+        [Self::Idle, Self::Connect, Self::Active, Self::OpenSent, Self::OpenConfirm, Self::Established];
+
+    /// The state as state shows it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connect => "connect",
+            Self::Active => "active",
+            Self::OpenSent => "opensent",
+            Self::OpenConfirm => "openconfirm",
+            Self::Established => "established",
+        }
+    }
 }
 
 /// Timers the FSM asks the driver to run.

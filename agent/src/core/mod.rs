@@ -54,10 +54,13 @@ use std::{
 use bgp_wire::{EvpnRouteKey, MacAddr};
 use msg::{Forget, Input, Millis, Notice, Output, ReceivedRoute};
 
-pub use self::table::{Counters, EvpnVtep, IpTimes, MacEntry, Source, Status};
 use self::{
     origination::{Advertised, Scope},
     table::{Refused, VrfState},
+};
+pub use self::{
+    table::{Counters, EvpnVtep, IpTimes, MacEntry, Source, Status},
+    view::{MacTable, MacVrfState, ProxyState, UpDown, VtepOrigin, VtepState},
 };
 use crate::{
     bgp::rib::{OutRoute, RouteAttributes},

@@ -11,13 +11,13 @@ use std::{
 };
 
 use bgp_wire::MacAddr;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::msg::Millis;
 use crate::packed_map::PackedMap;
 
 /// Where a MAC entry comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// Configured as a static MAC of a static VTEP.
@@ -27,7 +27,7 @@ pub enum Source {
 }
 
 /// Whether we advertise a MAC, and if not, why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case", rename_all_fields = "kebab-case")]
 pub enum Status {
     /// Advertised.
@@ -49,6 +49,30 @@ pub enum Status {
         /// When the hold ends.
         until_ms: Millis,
     },
+}
+
+impl Source {
+    /// The value as state shows it (the YANG enumeration `mac/source`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Static => "static",
+            Self::Learned => "learned",
+        }
+    }
+}
+
+impl Status {
+    /// The value as state shows it (the YANG enumeration `mac/status`).
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Superseded { .. } => "superseded",
+            Self::InEvpn { .. } => "in-evpn",
+            Self::Frozen { .. } => "frozen",
+        }
+    }
 }
 
 /// A short list that is almost always one item: that item inline, with
@@ -158,8 +182,16 @@ impl Serialize for IpTimes {
     }
 }
 
+impl<'de> Deserialize<'de> for IpTimes {
+    /// From the map [`Serialize`] writes (for `show`, which reads `/state`).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let ips = BTreeMap::<IpAddr, Millis>::deserialize(deserializer)?;
+        Ok(Self(Few::from_vec(ips.into_iter().collect())))
+    }
+}
+
 /// One MAC in one mac-vrf.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct MacEntry {
     /// The static VTEP it sits behind.
@@ -223,7 +255,7 @@ pub(super) struct VrfState {
 
 /// A native EVPN VTEP: how many of its routes we hold, and since when it
 /// has none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct EvpnVtep {
     /// Routes from it in the Adj-RIB-In.
@@ -234,8 +266,8 @@ pub struct EvpnVtep {
 }
 
 /// Counters exported to state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
 pub struct Counters {
     /// Learned events processed.
     pub learned_events: u64,
@@ -249,6 +281,21 @@ pub struct Counters {
     pub invalid: u64,
     /// Not learned: a MAC limit was reached.
     pub over_limit: u64,
+}
+
+impl Counters {
+    /// Every counter with its name in state.
+    #[must_use]
+    pub const fn named(&self) -> [(&'static str, u64); 6] {
+        [
+            ("learned-events", self.learned_events),
+            ("unknown-vni", self.unknown_vni),
+            ("from-evpn-vtep", self.from_evpn_vtep),
+            ("unknown-vtep", self.unknown_vtep),
+            ("invalid", self.invalid),
+            ("over-limit", self.over_limit),
+        ]
+    }
 }
 
 /// Learns the core refused since the snooper last forgot everything, by

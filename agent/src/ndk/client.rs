@@ -39,9 +39,9 @@ use tracing::{Instrument as _, info, info_span, warn};
 
 use super::{
     commit::{AckError, CommitAssembler, Notification, Op, Outcome},
-    telemetry::{self, Liveness, Published},
+    telemetry::{self, Published},
 };
-use crate::control::Request as AgentRequest;
+use crate::{control::Request as AgentRequest, state::Liveness};
 
 /// The NDK server's default address (the `:50053` is part of the file name).
 pub const DEFAULT_ADDRESS: &str = "unix:///opt/srlinux/var/run/sr_sdk_service_manager:50053";
@@ -145,7 +145,6 @@ struct Client<'a> {
     agent: mpsc::Sender<AgentRequest>,
     assembler: CommitAssembler,
     published: Published,
-    liveness: Liveness,
     registered: bool,
 }
 
@@ -158,7 +157,6 @@ impl<'a> Client<'a> {
             // to every new subscription.
             assembler: CommitAssembler::new(),
             published: Published::default(),
-            liveness: Liveness::new(),
             registered: false,
         }
     }
@@ -228,6 +226,8 @@ impl<'a> Client<'a> {
         .await?;
         check("NotificationRegister(config)", config.status, "")?;
         // BFD gives static-VTEP liveness for state; without it the agent works.
+        // This session's notifications replace what an earlier one reported.
+        self.agent.send(AgentRequest::LivenessReset).await.map_err(|_| NdkError::AgentGone)?;
         match call(
             "NotificationRegister(bfd)",
             clients.manager.notification_register(subscribe(
@@ -313,20 +313,23 @@ impl<'a> Client<'a> {
                     })
                     .and_then(|ip| ip_from_bytes(&ip.ip_address));
                 let Some(destination) = destination else { return Ok(false) };
-                if bfd.op == SdkMgrOperation::Delete as i32 {
-                    self.liveness.remove(&destination);
+                let liveness = if bfd.op == SdkMgrOperation::Delete as i32 {
+                    info!(vtep = %destination, "BFD session removed");
+                    None
                 } else {
                     let status = bfd.data.map_or(BfdSessionStatus::Invalid, |d| d.status());
-                    let text = match status {
-                        BfdSessionStatus::Up => "up",
-                        BfdSessionStatus::Down => "down",
-                        BfdSessionStatus::Init => "init",
-                        BfdSessionStatus::AdminDown => "admin-down",
-                        BfdSessionStatus::Invalid => "unknown",
+                    let liveness = match status {
+                        BfdSessionStatus::Up => Liveness::Up,
+                        BfdSessionStatus::Down => Liveness::Down,
+                        BfdSessionStatus::Init => Liveness::Init,
+                        BfdSessionStatus::AdminDown => Liveness::AdminDown,
+                        BfdSessionStatus::Invalid => Liveness::Unknown,
                     };
-                    info!(vtep = %destination, liveness = text, "BFD session");
-                    self.liveness.insert(destination, text.to_owned());
-                }
+                    info!(vtep = %destination, liveness = liveness.as_str(), "BFD session");
+                    Some(liveness)
+                };
+                let change = AgentRequest::Liveness { vtep: destination, liveness };
+                self.agent.send(change).await.map_err(|_| NdkError::AgentGone)?;
                 Ok(false)
             }
             None => Ok(false),
@@ -385,7 +388,7 @@ impl<'a> Client<'a> {
         let (reply, answer) = oneshot::channel();
         self.agent.send(AgentRequest::State(reply)).await.map_err(|_| NdkError::AgentGone)?;
         let state = answer.await.map_err(|_| NdkError::AgentGone)?;
-        let desired = telemetry::render(&state, &self.assembler.running_nodes(), &self.liveness);
+        let desired = telemetry::render(&state, &self.assembler.running_nodes());
         let delta = self.published.diff(desired);
         let result = self.send(clients, delta.updates, delta.deletes).await;
         if result.is_err() {

@@ -17,7 +17,11 @@ use std::{collections::BTreeMap, net::IpAddr};
 use serde_json::{Map, Value, json};
 
 use super::commit::{RunningNode, RunningNodes};
-use crate::config::model::Config;
+use crate::{
+    config::model::Config,
+    core::{MacVrfState, Source, Status},
+    state::{AgentState, SessionState},
+};
 
 /// One telemetry key and its JSON object, as text ready to send.
 pub type Entries = BTreeMap<String, String>;
@@ -38,33 +42,29 @@ fn key_predicate(leaf: &str, value: &str) -> String {
     format!("{{.{leaf}==\"{value}\"}}")
 }
 
-/// BFD liveness of static VTEPs, from the NDK's BFD session notifications.
-pub type Liveness = BTreeMap<IpAddr, String>;
-
-/// Renders the agent's state snapshot (the JSON served at `/state`) as
-/// telemetry entries for the configured nodes. Without the agent
-/// container there is nothing to publish.
+/// Renders the agent's state as telemetry entries for the configured
+/// nodes: the one rendering behind both the NDK's state and `/yang`.
+/// Without the agent container there is nothing to publish.
 #[must_use]
-pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entries {
+pub fn render(state: &AgentState, nodes: &RunningNodes) -> Entries {
     let mut entries = Entries::new();
     let Some(agent) = &nodes.agent else { return entries };
     let agent_key = key_of(agent, DEFAULT_AGENT_KEY);
-    let proxy = &state["proxy"];
-    let bgp = &state["bgp"];
+    let proxy = &state.proxy;
+    let bgp = &state.bgp;
     // Core times are milliseconds on the core's clock, which counts from
     // `core-clock-epoch-unix-ms`; state shows wall-clock Unix seconds, which
     // do not change from one rendering to the next (so nothing is
     // republished needlessly).
-    let started_ms = state["core-clock-epoch-unix-ms"].as_u64().unwrap_or(0);
-    let unix_secs = |ms: &Value| ms.as_u64().map(|ms| (started_ms + ms) / 1000);
+    let unix_secs = |ms: u64| (state.core_clock_epoch_unix_ms + ms) / 1000;
 
     let enabled = agent.leaves.get("admin-state").and_then(Value::as_str) != Some("disable");
-    let established = bgp["state"] == "established";
+    let established = bgp.state == SessionState::Established;
     let (oper_state, oper_reason) = if !enabled {
         ("down", "admin-state is disable".to_owned())
     } else if !established {
-        let mut reason = format!("BGP session {}", bgp["state"].as_str().unwrap_or("idle"));
-        if let Some(why) = bgp["last-down-reason"].as_str() {
+        let mut reason = format!("BGP session {}", bgp.state.as_str());
+        if let Some(why) = &bgp.last_down_reason {
             reason.push_str(": ");
             reason.push_str(why);
         }
@@ -73,28 +73,29 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
         ("up", String::new())
     };
     let mut bgp_state = json!({
-        "state": bgp["state"].as_str().unwrap_or("idle"),
-        "advertised-routes": proxy["advertised-routes"].as_u64().unwrap_or(0),
+        "state": bgp.state.as_str(),
+        "advertised-routes": proxy.advertised_routes,
     });
-    for (from, to) in [("peer-id", "peer-id"), ("last-down-reason", "last-down-reason")] {
-        if let Some(text) = bgp[from].as_str() {
-            bgp_state[to] = text.into();
-        }
+    if let Some(id) = bgp.peer_id {
+        bgp_state["peer-id"] = id.to_string().into();
     }
-    if let Some(at) = bgp["established-at-unix-secs"].as_u64() {
+    if let Some(why) = &bgp.last_down_reason {
+        bgp_state["last-down-reason"] = why.as_str().into();
+    }
+    if let Some(at) = bgp.established_at_unix_secs {
         bgp_state["established-at"] = at.into();
     }
-    for (name, value) in bgp["counters"].as_object().into_iter().flatten() {
-        bgp_state[name.as_str()] = value.clone();
+    for (name, value) in bgp.counters.named() {
+        bgp_state[name] = value.into();
     }
-    let snooper = &state["snooper"];
+    let snooper = &state.snooper;
     let mut snooper_state = Map::new();
-    snooper_state.insert("status".into(), snooper["status"].as_str().unwrap_or("off").into());
-    if let Some(error) = snooper["error"].as_str() {
-        snooper_state.insert("error".into(), error.into());
+    snooper_state.insert("status".into(), snooper.status.as_str().into());
+    if let Some(error) = &snooper.error {
+        snooper_state.insert("error".into(), error.as_str().into());
     }
-    for (name, value) in snooper["counters"].as_object().into_iter().flatten() {
-        snooper_state.insert(name.clone(), value.clone());
+    for (name, value) in &snooper.counters {
+        snooper_state.insert(name.clone(), (*value).into());
     }
     let mut agent_state = agent.leaves.clone();
     agent_state.extend([
@@ -103,72 +104,78 @@ pub fn render(state: &Value, nodes: &RunningNodes, liveness: &Liveness) -> Entri
         ("bgp".to_owned(), bgp_state),
         (
             "evpn-vteps".to_owned(),
-            proxy["evpn-vteps"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).into(),
+            proxy.evpn_vteps.keys().map(ToString::to_string).collect::<Vec<_>>().into(),
         ),
-        ("counters".to_owned(), proxy["counters"].clone()),
+        ("counters".to_owned(), serde_json::to_value(proxy.counters).unwrap_or_default()),
         ("snooper".to_owned(), Value::Object(snooper_state)),
     ]);
     agent_state.retain(|_, v| !v.is_null());
     entries.insert(agent_key.clone(), Value::Object(agent_state).to_string());
-    for (name, entry) in snooper["interfaces"].as_object().into_iter().flatten() {
-        let mut object = entry.as_object().cloned().unwrap_or_default();
-        object.insert("name".into(), name.clone().into());
+    for (name, interface) in &snooper.interfaces {
+        let mut object = Map::from_iter([
+            ("name".to_owned(), Value::from(name.as_str())),
+            ("status".to_owned(), Value::from(interface.status.as_str())),
+        ]);
+        object.extend(interface.counters.iter().map(|(counter, n)| (counter.clone(), Value::from(*n))));
         entries.insert(
             list_key(&agent_key, "snooped_interface", "name", name),
             Value::Object(object).to_string(),
         );
     }
 
+    let no_vrf = MacVrfState::default();
     for (ni, node) in &nodes.mac_vrfs {
-        let vrf = &proxy["mac-vrfs"][ni.as_str()];
+        let vrf = proxy.mac_vrfs.get(ni).unwrap_or(&no_vrf);
         let vrf_key = node.js_path_with_keys.clone();
         if vrf_key.is_empty() {
             continue;
         }
-        let macs = vrf["macs"].as_object();
         let vrf_enabled = node.leaves.get("admin-state").and_then(Value::as_str) != Some("disable");
         let mut vrf_state = node.leaves.clone();
         vrf_state.insert(
             "oper-state".into(),
             if enabled && vrf_enabled && established { "up" } else { "down" }.into(),
         );
-        vrf_state.insert("mac-count".into(), macs.map_or(0, Map::len).into());
+        vrf_state.insert("mac-count".into(), vrf.macs.len().into());
         entries.insert(vrf_key.clone(), Value::Object(vrf_state).to_string());
-        for (ip, view) in vrf["vteps"].as_object().into_iter().flatten() {
+        for (ip, view) in &vrf.vteps {
+            let address = ip.to_string();
             let mut object = json!({
-                "address": ip,
-                "origin": view["origin"],
-                "rt3-advertised": view["rt3-advertised"],
-                "mac-count": view["macs"],
+                "address": address,
+                "origin": view.origin,
+                "rt3-advertised": view.rt3_advertised,
+                "mac-count": view.macs,
             });
-            if let Some(seen) = unix_secs(&view["last-seen-ms"]) {
-                object["last-seen"] = seen.into();
+            if let Some(seen) = view.last_seen_ms {
+                object["last-seen"] = unix_secs(seen).into();
             }
-            let live = ip.parse::<IpAddr>().ok().and_then(|ip| liveness.get(&ip));
-            object["liveness"] = live.map_or("unknown", String::as_str).into();
-            entries.insert(list_key(&vrf_key, "vtep", "address", ip), object.to_string());
+            let live = state.liveness.get(&IpAddr::V4(*ip)).copied().unwrap_or_default();
+            object["liveness"] = live.as_str().into();
+            entries.insert(list_key(&vrf_key, "vtep", "address", &address), object.to_string());
         }
-        for (mac, entry) in macs.into_iter().flatten() {
+        for (mac, entry) in vrf.macs.iter() {
+            let address = mac.to_string();
             let mut object = json!({
-                "address": mac,
-                "vtep": entry["vtep"],
-                "source": entry["source"],
-                "ip": entry["ips"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default(),
-                "sequence": entry["sequence"],
-                "status": entry["status"],
+                "address": address,
+                "vtep": entry.vtep.to_string(),
+                "source": entry.source.as_str(),
+                "ip": entry.ips.keys().map(ToString::to_string).collect::<Vec<_>>(),
+                "sequence": entry.sequence,
             });
             // The YANG's last-seen is when ARP/ND last showed the MAC: a
             // static MAC has none (the core's time for it is its config's).
-            if let Some(seen) = unix_secs(&entry["last-seen-ms"]).filter(|_| entry["source"] == "learned") {
-                object["last-seen"] = seen.into();
+            if entry.source == Source::Learned {
+                object["last-seen"] = unix_secs(entry.last_seen_ms).into();
             }
-            if let Some(by) = entry["by"].as_str().or_else(|| entry["evpn-vtep"].as_str()) {
-                object["superseded-by"] = by.into();
+            match &entry.status {
+                Status::Active => {}
+                Status::Superseded { by: holder } | Status::InEvpn { vtep: holder } => {
+                    object["superseded-by"] = holder.to_string().into();
+                }
+                Status::Frozen { until_ms } => object["frozen-until"] = unix_secs(*until_ms).into(),
             }
-            if let Some(until) = unix_secs(&entry["until-ms"]) {
-                object["frozen-until"] = until.into();
-            }
-            entries.insert(list_key(&vrf_key, "mac", "address", mac), object.to_string());
+            object["status"] = entry.status.name().into();
+            entries.insert(list_key(&vrf_key, "mac", "address", &address), object.to_string());
         }
     }
     entries
@@ -298,7 +305,11 @@ mod tests {
         }
     }
 
-    fn state(bgp: &str) -> Value {
+    fn state(bgp: &str) -> AgentState {
+        serde_json::from_value(state_json(bgp)).unwrap()
+    }
+
+    fn state_json(bgp: &str) -> Value {
         json!({
             "core-clock-epoch-unix-ms": 1_700_000_000_000_u64,
             "bgp": {"state": bgp, "peer-id": "10.0.0.9", "established-at-unix-secs": 1_700_000_005_u64,
@@ -312,10 +323,10 @@ mod tests {
                     "vteps": {"192.0.2.1": {"origin": "configured", "rt3-advertised": true, "macs": 1}},
                     "macs": {"02:00:00:00:00:01": {
                         "vtep": "192.0.2.1", "source": "learned", "ips": {"10.1.0.1": 1000},
-                        "last-seen-ms": 2500, "sequence": 1, "status": "active"
+                        "last-seen-ms": 2500, "sequence": 1, "best-remote-sequence": 0, "status": "active"
                     }, "02:00:00:00:00:aa": {
                         "vtep": "192.0.2.1", "source": "static", "ips": {},
-                        "last-seen-ms": 0, "sequence": 0, "status": "active"
+                        "last-seen-ms": 0, "sequence": 0, "best-remote-sequence": 0, "status": "active"
                     }}
                 }}
             }
@@ -324,8 +335,9 @@ mod tests {
 
     #[test]
     fn every_node_gets_its_own_key_with_config_and_state_leaves() {
-        let liveness = Liveness::from([("192.0.2.1".parse().unwrap(), "up".to_owned())]);
-        let entries = render(&state("established"), &nodes(), &liveness);
+        let mut state = state("established");
+        state.liveness.insert("192.0.2.1".parse().unwrap(), crate::state::Liveness::Up);
+        let entries = render(&state, &nodes());
         let parse = |k: &str| -> Value { serde_json::from_str(&entries[k]).unwrap() };
         let agent = parse(DEFAULT_AGENT_KEY);
         assert_eq!(agent["source-address"], "10.0.0.1", "config leaves are echoed");
@@ -358,23 +370,23 @@ mod tests {
 
     #[test]
     fn oper_state_says_why_it_is_down() {
-        let mut state = state("active");
+        let mut state = state_json("active");
         state["bgp"]["last-down-reason"] = "hold timer expired".into();
-        let entries = render(&state, &nodes(), &Liveness::new());
+        let state: AgentState = serde_json::from_value(state).unwrap();
+        let entries = render(&state, &nodes());
         let agent: Value = serde_json::from_str(&entries[DEFAULT_AGENT_KEY]).unwrap();
         assert_eq!(agent["oper-state"], "down");
         assert_eq!(agent["oper-reason"], "BGP session active: hold timer expired");
         let mut nodes = nodes();
         nodes.agent.as_mut().unwrap().leaves.insert("admin-state".into(), "disable".into());
-        let agent: Value =
-            serde_json::from_str(&render(&state, &nodes, &Liveness::new())[DEFAULT_AGENT_KEY]).unwrap();
+        let agent: Value = serde_json::from_str(&render(&state, &nodes)[DEFAULT_AGENT_KEY]).unwrap();
         assert_eq!(agent["oper-reason"], "admin-state is disable");
     }
 
     #[test]
     fn without_the_agent_container_nothing_is_published() {
         let nodes = RunningNodes { agent: None, ..nodes() };
-        assert!(render(&state("established"), &nodes, &Liveness::new()).is_empty());
+        assert!(render(&state("established"), &nodes).is_empty());
     }
 
     #[test]
