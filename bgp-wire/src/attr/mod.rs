@@ -6,14 +6,27 @@
 //! Flags: 0x80 Optional, 0x40 Transitive, 0x20 Partial, 0x10 Extended Length
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod as_path;
+mod mp;
+mod pmsi;
+
+use std::net::Ipv4Addr;
+
+pub use self::{
+    as_path::{AsSegment, AsSegmentType},
+    mp::{MpReach, MpUnreach},
+    pmsi::{PMSI_INGRESS_REPLICATION, PmsiTunnel, PmsiTunnelId},
+};
+use self::{
+    as_path::{decode_as_path, encode_as_path},
+    mp::{decode_mp_reach, decode_mp_unreach},
+    pmsi::decode_pmsi,
+};
 
 use crate::{
     error::{DecodeError, EncodeError, ErrorKind, Rfc7606Action},
-    evpn::{EvpnRoute, encode_ip},
     extcomm::ExtCommunity,
-    reader::{LengthPrefix, Reader},
-    types::{AFI_L2VPN, Label, SAFI_EVPN},
+    reader::Reader,
 };
 
 /// Attribute type codes.
@@ -65,108 +78,6 @@ pub enum Origin {
     Egp,
     /// 2: learned some other way.
     Incomplete,
-}
-
-/// `AS_PATH` segment types (RFC 4271, RFC 5065).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AsSegmentType {
-    /// 1.
-    Set,
-    /// 2.
-    Sequence,
-    /// 3.
-    ConfedSequence,
-    /// 4.
-    ConfedSet,
-}
-
-/// One `AS_PATH` segment.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct AsSegment {
-    /// Set or sequence.
-    pub kind: AsSegmentType,
-    /// The AS numbers (4-octet; 2-octet ones are widened).
-    pub asns: Vec<u32>,
-}
-
-/// PMSI tunnel type for ingress replication (RFC 6514 §5).
-pub const PMSI_INGRESS_REPLICATION: u8 = 6;
-
-/// The PMSI Tunnel attribute (RFC 6514 §5, RFC 7432 §11.1).
-///
-/// ```text
-/// Flags (1) | Tunnel Type (1) | MPLS Label (3) | Tunnel Identifier (variable)
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PmsiTunnel {
-    /// Flags; 0x01 is Leaf Information Required.
-    pub flags: u8,
-    /// The label: the VNI, for VXLAN.
-    pub label: Label,
-    /// The tunnel.
-    pub tunnel: PmsiTunnelId,
-}
-
-/// The tunnel a PMSI attribute names.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum PmsiTunnelId {
-    /// Type 6, ingress replication to this unicast endpoint (the VTEP).
-    IngressReplication(IpAddr),
-    /// Any other type, identifier kept as received.
-    Other {
-        /// The tunnel type.
-        tunnel_type: u8,
-        /// The tunnel identifier.
-        id: Vec<u8>,
-    },
-}
-
-/// `MP_REACH_NLRI` (RFC 4760 §3).
-///
-/// ```text
-/// AFI (2) | SAFI (1) | Next Hop Len (1) | Next Hop | Reserved (1) | NLRI
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MpReach {
-    /// L2VPN/EVPN.
-    Evpn {
-        /// The next hop: the VTEP (4 or 16 bytes on the wire).
-        next_hop: IpAddr,
-        /// With a 32-byte IPv6 next hop, the link-local half.
-        link_local: Option<Ipv6Addr>,
-        /// The routes.
-        routes: Vec<EvpnRoute>,
-    },
-    /// A family we do not decode, kept as received.
-    Other {
-        /// AFI.
-        afi: u16,
-        /// SAFI.
-        safi: u8,
-        /// Next hop bytes.
-        next_hop: Vec<u8>,
-        /// NLRI bytes.
-        nlri: Vec<u8>,
-    },
-}
-
-/// `MP_UNREACH_NLRI` (RFC 4760 §4): `AFI (2) | SAFI (1) | Withdrawn NLRI`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum MpUnreach {
-    /// L2VPN/EVPN; no routes is the End-of-RIB marker.
-    Evpn {
-        /// The withdrawn routes.
-        routes: Vec<EvpnRoute>,
-    },
-    /// A family we do not decode, kept as received.
-    Other {
-        /// AFI.
-        afi: u16,
-        /// SAFI.
-        safi: u8,
-        /// NLRI bytes.
-        nlri: Vec<u8>,
-    },
 }
 
 /// An attribute kept as received: unknown optional transitive attributes,
@@ -586,28 +497,6 @@ impl PathAttributes {
     }
 }
 
-impl PmsiTunnel {
-    fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let (tunnel_type, id_len) = match &self.tunnel {
-            PmsiTunnelId::IngressReplication(IpAddr::V4(_)) => (PMSI_INGRESS_REPLICATION, 4),
-            PmsiTunnelId::IngressReplication(IpAddr::V6(_)) => (PMSI_INGRESS_REPLICATION, 16),
-            PmsiTunnelId::Other { tunnel_type, id } => (*tunnel_type, id.len()),
-        };
-        if 5 + id_len > usize::from(u16::MAX) {
-            return Err(EncodeError::TooLong { what: "PMSI_TUNNEL", len: 5 + id_len });
-        }
-        put_header(out, flag::OPTIONAL | flag::TRANSITIVE, code::PMSI_TUNNEL, 5 + id_len);
-        out.push(self.flags);
-        out.push(tunnel_type);
-        self.label.encode(out);
-        match &self.tunnel {
-            PmsiTunnelId::IngressReplication(endpoint) => encode_ip(*endpoint, out),
-            PmsiTunnelId::Other { id, .. } => out.extend_from_slice(id),
-        }
-        Ok(())
-    }
-}
-
 /// On an overrun, treat-as-withdraw keeps what was decoded before it;
 /// session reset ends decoding.
 fn finish_with_overrun(
@@ -644,198 +533,5 @@ impl RawAttribute {
         put_header(out, self.flags & !flag::EXTENDED_LENGTH, self.type_code, self.value.len());
         out.extend_from_slice(&self.value);
         Ok(())
-    }
-}
-
-fn decode_as_path(v: &mut Reader<'_>, four_octet: bool, start: usize) -> Result<Vec<AsSegment>, DecodeError> {
-    let malformed = || DecodeError::new(start, ErrorKind::MalformedAsPath);
-    let mut segments = Vec::new();
-    while !v.is_empty() {
-        let kind = match v.u8(ErrorKind::MalformedAsPath)? {
-            1 => AsSegmentType::Set,
-            2 => AsSegmentType::Sequence,
-            3 => AsSegmentType::ConfedSequence,
-            4 => AsSegmentType::ConfedSet,
-            _ => return Err(malformed()),
-        };
-        let count = v.u8(ErrorKind::MalformedAsPath)?;
-        // RFC 7606 §7.2: a zero-length segment is malformed.
-        if count == 0 {
-            return Err(malformed());
-        }
-        let mut asns = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let asn = if four_octet {
-                v.u32(ErrorKind::MalformedAsPath)
-            } else {
-                v.u16(ErrorKind::MalformedAsPath).map(u32::from)
-            };
-            asns.push(asn.map_err(|_| malformed())?);
-        }
-        segments.push(AsSegment { kind, asns });
-    }
-    Ok(segments)
-}
-
-fn encode_as_path(segments: &[AsSegment], four_octet: bool, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    for segment in segments {
-        out.push(match segment.kind {
-            AsSegmentType::Set => 1,
-            AsSegmentType::Sequence => 2,
-            AsSegmentType::ConfedSequence => 3,
-            AsSegmentType::ConfedSet => 4,
-        });
-        let count = u8::try_from(segment.asns.len())
-            .map_err(|_| EncodeError::TooLong { what: "AS_PATH segment", len: segment.asns.len() })?;
-        out.push(count);
-        for &asn in &segment.asns {
-            if four_octet {
-                out.extend_from_slice(&asn.to_be_bytes());
-            } else {
-                // AS_TRANS (RFC 6793) stands in for ASNs that need 4 octets.
-                out.extend_from_slice(&u16::try_from(asn).unwrap_or(23_456).to_be_bytes());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn decode_pmsi(v: &mut Reader<'_>, start: usize) -> Result<PmsiTunnel, DecodeError> {
-    let malformed = |reason| {
-        DecodeError::new(start, ErrorKind::OptionalAttribute { type_code: code::PMSI_TUNNEL, reason })
-    };
-    if v.remaining() < 5 {
-        return Err(malformed("shorter than 5 bytes"));
-    }
-    let flags = v.u8(ErrorKind::Truncated)?;
-    let tunnel_type = v.u8(ErrorKind::Truncated)?;
-    let label = Label::decode(v, ErrorKind::Truncated)?;
-    let id = v.rest();
-    let tunnel = if tunnel_type == PMSI_INGRESS_REPLICATION {
-        match id.len() {
-            4 => PmsiTunnelId::IngressReplication(IpAddr::from(
-                <[u8; 4]>::try_from(id)
-                    .map_err(|_| malformed("ingress replication endpoint is not 4 or 16 bytes"))?,
-            )),
-            16 => PmsiTunnelId::IngressReplication(IpAddr::from(
-                <[u8; 16]>::try_from(id)
-                    .map_err(|_| malformed("ingress replication endpoint is not 4 or 16 bytes"))?,
-            )),
-            _ => return Err(malformed("ingress replication endpoint is not 4 or 16 bytes")),
-        }
-    } else {
-        PmsiTunnelId::Other { tunnel_type, id: id.to_vec() }
-    };
-    Ok(PmsiTunnel { flags, label, tunnel })
-}
-
-fn decode_mp_reach(v: &mut Reader<'_>, start: usize) -> Result<MpReach, DecodeError> {
-    // Without a consistent AFI/SAFI/next hop the NLRI cannot be located, so
-    // every structural error here resets the session (RFC 7606 §7.11).
-    let malformed = |reason| {
-        DecodeError::new(start, ErrorKind::OptionalAttribute { type_code: code::MP_REACH_NLRI, reason })
-            .with_action(Rfc7606Action::SessionReset)
-    };
-    let afi = v.u16(ErrorKind::Truncated).map_err(|_| malformed("shorter than its fixed fields"))?;
-    let safi = v.u8(ErrorKind::Truncated).map_err(|_| malformed("shorter than its fixed fields"))?;
-    let nh_len = v.u8(ErrorKind::Truncated).map_err(|_| malformed("shorter than its fixed fields"))?;
-    let nh = v
-        .take(usize::from(nh_len), ErrorKind::Truncated)
-        .map_err(|_| malformed("next hop runs past the end"))?;
-    // Reserved (formerly the SNPA count): ignored on receipt.
-    v.u8(ErrorKind::Truncated).map_err(|_| malformed("no reserved byte"))?;
-    if afi != AFI_L2VPN || safi != SAFI_EVPN {
-        return Ok(MpReach::Other { afi, safi, next_hop: nh.to_vec(), nlri: v.rest().to_vec() });
-    }
-    let (next_hop, link_local) = match nh.len() {
-        4 => (IpAddr::from(<[u8; 4]>::try_from(nh).map_err(|_| malformed("bad next hop"))?), None),
-        16 => (IpAddr::from(<[u8; 16]>::try_from(nh).map_err(|_| malformed("bad next hop"))?), None),
-        32 => {
-            let global = <[u8; 16]>::try_from(&nh[..16]).map_err(|_| malformed("bad next hop"))?;
-            let local = <[u8; 16]>::try_from(&nh[16..]).map_err(|_| malformed("bad next hop"))?;
-            (IpAddr::from(global), Some(Ipv6Addr::from(local)))
-        }
-        _ => return Err(malformed("EVPN next hop length is not 4, 16 or 32")),
-    };
-    let routes = EvpnRoute::decode_all(v)?;
-    Ok(MpReach::Evpn { next_hop, link_local, routes })
-}
-
-fn decode_mp_unreach(v: &mut Reader<'_>, start: usize) -> Result<MpUnreach, DecodeError> {
-    let malformed = || {
-        DecodeError::new(
-            start,
-            ErrorKind::OptionalAttribute { type_code: code::MP_UNREACH_NLRI, reason: "shorter than 3 bytes" },
-        )
-        .with_action(Rfc7606Action::SessionReset)
-    };
-    let afi = v.u16(ErrorKind::Truncated).map_err(|_| malformed())?;
-    let safi = v.u8(ErrorKind::Truncated).map_err(|_| malformed())?;
-    if afi != AFI_L2VPN || safi != SAFI_EVPN {
-        return Ok(MpUnreach::Other { afi, safi, nlri: v.rest().to_vec() });
-    }
-    Ok(MpUnreach::Evpn { routes: EvpnRoute::decode_all(v)? })
-}
-
-impl MpReach {
-    /// Appends the attribute. It always uses the Extended Length form, which
-    /// GoBGP and FRR accept even when short, so its size can grow freely.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        out.extend_from_slice(&[flag::OPTIONAL | flag::EXTENDED_LENGTH, code::MP_REACH_NLRI]);
-        let length = LengthPrefix::start(out, 2);
-        match self {
-            Self::Evpn { next_hop, link_local, routes } => {
-                out.extend_from_slice(&AFI_L2VPN.to_be_bytes());
-                out.push(SAFI_EVPN);
-                let nh_len = match (next_hop, link_local) {
-                    (IpAddr::V4(_), _) => 4,
-                    (IpAddr::V6(_), None) => 16,
-                    (IpAddr::V6(_), Some(_)) => 32,
-                };
-                out.push(nh_len);
-                encode_ip(*next_hop, out);
-                if let (IpAddr::V6(_), Some(local)) = (next_hop, link_local) {
-                    out.extend_from_slice(&local.octets());
-                }
-                out.push(0);
-                for route in routes {
-                    route.encode(out)?;
-                }
-            }
-            Self::Other { afi, safi, next_hop, nlri } => {
-                out.extend_from_slice(&afi.to_be_bytes());
-                out.push(*safi);
-                let nh_len = u8::try_from(next_hop.len())
-                    .map_err(|_| EncodeError::TooLong { what: "MP_REACH next hop", len: next_hop.len() })?;
-                out.push(nh_len);
-                out.extend_from_slice(next_hop);
-                out.push(0);
-                out.extend_from_slice(nlri);
-            }
-        }
-        length.finish(out, "MP_REACH_NLRI")
-    }
-}
-
-impl MpUnreach {
-    /// Appends the attribute, in the Extended Length form.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        out.extend_from_slice(&[flag::OPTIONAL | flag::EXTENDED_LENGTH, code::MP_UNREACH_NLRI]);
-        let length = LengthPrefix::start(out, 2);
-        match self {
-            Self::Evpn { routes } => {
-                out.extend_from_slice(&AFI_L2VPN.to_be_bytes());
-                out.push(SAFI_EVPN);
-                for route in routes {
-                    route.encode(out)?;
-                }
-            }
-            Self::Other { afi, safi, nlri } => {
-                out.extend_from_slice(&afi.to_be_bytes());
-                out.push(*safi);
-                out.extend_from_slice(nlri);
-            }
-        }
-        length.finish(out, "MP_UNREACH_NLRI")
     }
 }
