@@ -20,7 +20,10 @@
 //! those may take more UPDATEs than there were slots (small messages, many
 //! attribute sets), so the queue is sized for the worst case: it never
 //! refuses an UPDATE, and what it holds stays bounded by routes, not bytes.
-//! The connection's two tasks are in `session/connection.rs`.
+//! The connection's two tasks are in `session/connection.rs`. What stays
+//! here (a little over 600 lines) is the session task: one owner of the
+//! session's state and the one `select!` loop that feeds it, which would
+//! only be harder to follow cut in two.
 
 mod connection;
 
