@@ -182,7 +182,7 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     // A commit that changes the BGP session settings, as the agent applies
-    // it (app.rs, `configure`): the new configuration is tried on a copy of
+    // it (app/agent.rs, `configure`): the new configuration is tried on a copy of
     // the core, and a new session starts with the copy's whole table while
     // the old session still holds its own.
     let mut new_session = config()?;
