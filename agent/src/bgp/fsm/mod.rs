@@ -45,10 +45,6 @@ pub enum State {
 }
 
 impl State {
-    /// Every state, for checking them against the model.
-    pub const ALL: [Self; 6] =
-        [Self::Idle, Self::Connect, Self::Active, Self::OpenSent, Self::OpenConfirm, Self::Established];
-
     /// The state as state shows it.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
