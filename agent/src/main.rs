@@ -182,6 +182,29 @@ fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {
         let vteps: Vec<String> = state.proxy.evpn_vteps.keys().map(ToString::to_string).collect();
         println!("EVPN VTEPs: {}", vteps.join(", "));
     }
+    if !state.liveness.is_empty() {
+        let withdrawn = |vtep: &std::net::Ipv4Addr| {
+            state.proxy.mac_vrfs.values().any(|v| v.vteps.get(vtep).is_some_and(|s| s.withdrawn_down))
+        };
+        println!("\nStatic VTEP liveness:");
+        println!(
+            "  {:<15} {:<6} {:<8} {:>7} {:>8} {:>9}  routes",
+            "VTEP", "method", "state", "sent", "answered", "rtt-us"
+        );
+        for (vtep, live) in &state.liveness {
+            println!(
+                "  {:<15} {:<6} {:<8} {:>7} {:>8} {:>9}  {}{}",
+                vtep.to_string(),
+                live.method.as_str(),
+                live.state.as_str(),
+                live.probes_sent,
+                live.probes_answered,
+                or_dash(live.last_rtt_us.map(|r| r.to_string())),
+                if withdrawn(vtep) { "withdrawn" } else { "advertised" },
+                live.error.as_deref().map(|e| format!("  ({e})")).unwrap_or_default()
+            );
+        }
+    }
     let list =
         |ips: &[std::net::Ipv4Addr]| ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     for (name, vrf) in &state.proxy.mac_vrfs {

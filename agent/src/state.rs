@@ -5,16 +5,13 @@
 //! `show` read its fields. The agent task only copies records into it; the
 //! JSON is made by whoever asked, off the agent task.
 
-use std::{
-    collections::BTreeMap,
-    net::{IpAddr, Ipv4Addr},
-};
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
 /// The session's FSM state; serialized, the YANG enumeration `bgp/state`.
 pub use crate::bgp::fsm::State as SessionState;
-use crate::core::ProxyState;
+use crate::{config::model::LivenessMethod, core::ProxyState};
 
 /// Everything `/state` shows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,10 +39,37 @@ pub struct AgentState {
     /// The NDK connection, when the configuration comes from SR Linux.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ndk: Option<String>,
-    /// Static-VTEP liveness by VTEP address, from SR Linux's BFD sessions
-    /// (empty standalone).
+    /// Static-VTEP liveness by VTEP address: every static VTEP with a
+    /// liveness method, and any other for which SR Linux reports a BFD
+    /// session.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub liveness: BTreeMap<IpAddr, Liveness>,
+    pub liveness: BTreeMap<Ipv4Addr, VtepLiveness>,
+}
+
+/// One static VTEP's liveness as the agent sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct VtepLiveness {
+    /// How it is checked.
+    pub method: LivenessMethod,
+    /// What the check says: up, down or unknown (BFD also init and
+    /// admin-down). Whether its routes are withdrawn is the core's
+    /// `withdrawn-down` (a VTEP back up waits for the hold-down).
+    pub state: Liveness,
+    /// When the state last changed, Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since_unix_ms: Option<u64>,
+    /// ICMP echo requests sent.
+    pub probes_sent: u64,
+    /// ICMP echo replies received.
+    pub probes_answered: u64,
+    /// The last reply's round trip, microseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_rtt_us: Option<u64>,
+    /// Why the check cannot run (no `CAP_NET_RAW`, the source address
+    /// missing): the VTEP stays unknown and its routes are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The BGP session as the agent task follows it from speaker events.
@@ -182,8 +206,8 @@ pub struct SnoopedInterface {
     pub counters: BTreeMap<String, u64>,
 }
 
-/// A static VTEP's BFD session as SR Linux reports it: the values of the
-/// YANG enumeration `vtep/liveness`.
+/// A static VTEP's liveness: the values of the YANG enumeration
+/// `vtep/liveness` (init and admin-down only from SR Linux's BFD).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Liveness {
@@ -195,7 +219,8 @@ pub enum Liveness {
     Init,
     /// Shut down by configuration.
     AdminDown,
-    /// No session, or a state we do not know.
+    /// Not known yet, or not checked (no BFD session, no probe answer or
+    /// timeout yet, probing impossible).
     #[default]
     Unknown,
 }

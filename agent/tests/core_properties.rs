@@ -1,6 +1,6 @@
 //! Property: for any sequence of inputs, the routes the core's outputs
 //! leave advertised equal the routes its state calls for; nothing is ever
-//! advertised behind a native EVPN VTEP; no withdrawal names a route that
+//! advertised behind a native EVPN VTEP or a static VTEP found down; no withdrawal names a route that
 //! is not advertised; no announcement repeats one that is.
 #![allow(
     unused_crate_dependencies,
@@ -39,13 +39,16 @@ fn config(variant: u8) -> Config {
         "max-macs-per-vtep": 4,
         "duplicate-mac": {"moves": 3, "window-secs": 60, "hold-secs": 120},
         "auto-discover": {"allowed-prefixes": ["198.51.100.0/24"], "max-vteps": 1},
+        "liveness": {"method": "icmp", "hold-down-secs": 3},
         "mac-vrfs": {
             "blue": {"evi": 100, "vni": 10100, "static-vteps": {
                 "192.0.2.1": {"static-macs": ["02:00:00:00:00:0a"]}, "192.0.2.2": {}}},
             "red": {"evi": 7, "vni": 16_000_000, "static-vteps": {"192.0.2.1": {}}}
         }
     });
-    match variant % 7 {
+    match variant % 9 {
+        7 => value["liveness"]["method"] = "none".into(),
+        8 => value["mac-vrfs"]["blue"]["static-vteps"]["192.0.2.2"]["liveness-method"] = "none".into(),
         1 => value["mac-vrfs"]["blue"]["vni"] = 20200.into(),
         2 => value["mac-vrfs"]["blue"]["evi"] = 200.into(),
         3 => {
@@ -73,6 +76,7 @@ enum Step {
     Tick { secs: u64 },
     Config { variant: u8 },
     Session { up: bool },
+    Liveness { vtep: usize, up: bool },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -84,7 +88,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(key, vni_red, vtep, mac, proxy, seq)| Step::Route { key, vni_red, vtep, mac, proxy, seq }),
         2 => (0..6u8).prop_map(|key| Step::Withdraw { key }),
         2 => (0..400u64).prop_map(|secs| Step::Tick { secs }),
-        1 => (0..7u8).prop_map(|variant| Step::Config { variant }),
+        1 => (0..9u8).prop_map(|variant| Step::Config { variant }),
+        2 => (0..VTEPS.len(), any::<bool>()).prop_map(|(vtep, up)| Step::Liveness { vtep, up }),
         1 => any::<bool>().prop_map(|up| Step::Session { up }),
     ]
 }
@@ -117,6 +122,7 @@ fn input(step: &Step) -> Input {
         Step::Tick { .. } => Input::Tick,
         Step::Config { variant } => Input::Config(Box::new(config(*variant))),
         Step::Session { up } => Input::Session { up: *up },
+        Step::Liveness { vtep, up } => Input::VtepLiveness { vtep: VTEPS[*vtep], up: *up },
     }
 }
 
@@ -142,7 +148,7 @@ proptest! {
                     Output::Withdraw(key) => {
                         prop_assert!(rib.remove(&key).is_some(), "step {i}: withdrawal of unknown {key:?}");
                     }
-                    Output::IgnoreVteps(_) | Output::ForgetSeen(_) | Output::Notice(_) => {}
+                    Output::IgnoreVteps(_) | Output::Probe(_) | Output::ForgetSeen(_) | Output::Notice(_) => {}
                 }
             }
             prop_assert_eq!(&rib, &core.desired_routes(), "step {}: {:?}", i, step);
@@ -153,6 +159,8 @@ proptest! {
             for route in rib.values() {
                 prop_assert!(!evpn.contains(&route.attributes.next_hop),
                     "step {}: {} advertised behind EVPN VTEP {}", i, route.route, route.attributes.next_hop);
+                let down = core.withdrawn_vteps().keys().any(|v| IpAddr::V4(*v) == route.attributes.next_hop);
+                prop_assert!(!down, "step {}: {} advertised behind down VTEP {}", i, route.route, route.attributes.next_hop);
             }
         }
     }

@@ -17,10 +17,10 @@ use serde_json::{Map, Value, json};
 use static_vxlan_agent::{
     app::SnooperStatus,
     bgp::fsm::State,
-    config::model::Config,
+    config::model::{Config, LivenessMethod},
     core::{Core, msg::Input},
     ndk::telemetry::{DEFAULT_AGENT_KEY, nodes_from_config, render},
-    state::{AgentState, Liveness},
+    state::{AgentState, Liveness, VtepLiveness},
 };
 
 fn config() -> Config {
@@ -110,7 +110,21 @@ fn snapshot(core: &Core, bgp: State, snooper: SnooperStatus, liveness: Liveness)
     }))
     .expect("the state as /state shows it reads back");
     state.proxy = core.state();
-    state.liveness.insert("192.0.2.1".parse().expect("ip"), liveness);
+    // Every liveness leaf: ICMP's counters and error, BFD's own states.
+    let method = match liveness {
+        Liveness::Init | Liveness::AdminDown => LivenessMethod::Bfd,
+        _ => LivenessMethod::Icmp,
+    };
+    let live = VtepLiveness {
+        method,
+        state: liveness,
+        since_unix_ms: Some(1_700_000_003_000),
+        probes_sent: 10,
+        probes_answered: 9,
+        last_rtt_us: Some(120),
+        error: Some("cannot open a raw ICMP socket".into()),
+    };
+    state.liveness.insert("192.0.2.1".parse().expect("ip"), live);
     state
 }
 

@@ -5,7 +5,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use super::{
     CORE_CLOCK_LEAD_MS, SAVE_AT_LEAST_EVERY, SAVE_CHANGED_EVERY,
+    prober::{ProbeReport, ProbeStats, Prober, ProberCommand},
     snooper::{SnooperCommand, SnooperThread},
     unix_ms_now,
 };
@@ -26,14 +27,14 @@ use crate::{
         rib::OutRoute,
         session::{self, Command, Speaker, SpeakerConfig},
     },
-    config::model::Config,
+    config::model::{Config, LivenessMethod},
     core::{
         Core,
         msg::{Forget, Input, Learned, Output},
         saved::SavedTable,
     },
     privileges,
-    state::{AgentState, BgpState, Liveness, SnooperState, SnooperStatus},
+    state::{AgentState, BgpState, Liveness, SnooperState, SnooperStatus, VtepLiveness},
     state_file::{self, Saver},
 };
 
@@ -51,8 +52,15 @@ pub(super) struct Agent {
     pub(super) bgp_state: BgpState,
     pub(super) snoop_state: SnooperState,
     pub(super) ndk_state: Option<String>,
-    /// SR Linux's BFD sessions to static VTEPs, as the NDK reports them.
-    pub(super) liveness: BTreeMap<IpAddr, Liveness>,
+    /// SR Linux's BFD sessions to static VTEPs, as the NDK reports them,
+    /// with when each state began (Unix ms).
+    pub(super) bfd: BTreeMap<IpAddr, (Liveness, u64)>,
+    /// The ICMP prober and what it found: per VTEP probed, its state and
+    /// since when, its counters, and why it cannot probe.
+    pub(super) prober: Prober,
+    pub(super) icmp: BTreeMap<Ipv4Addr, (Liveness, u64)>,
+    pub(super) probe_stats: BTreeMap<Ipv4Addr, ProbeStats>,
+    pub(super) probe_error: Option<String>,
     pub(super) capabilities: privileges::Kept,
     /// Writes the learned table (`state-file`); none when it is "".
     pub(super) saver: Option<Saver>,
@@ -67,6 +75,7 @@ impl Agent {
     pub(super) fn new(
         learned_tx: mpsc::Sender<Learned>,
         snoop_tx: mpsc::Sender<SnooperState>,
+        probe_tx: mpsc::Sender<ProbeReport>,
         capabilities: privileges::Kept,
     ) -> Self {
         Self {
@@ -86,7 +95,11 @@ impl Agent {
             capabilities,
             snoop_state: SnooperState::only(SnooperStatus::Off),
             ndk_state: None,
-            liveness: BTreeMap::new(),
+            bfd: BTreeMap::new(),
+            prober: Prober::start(probe_tx),
+            icmp: BTreeMap::new(),
+            probe_stats: BTreeMap::new(),
+            probe_error: None,
         }
     }
 
@@ -129,11 +142,138 @@ impl Agent {
 
     /// Feeds the core and carries out its outputs.
     pub(super) async fn input(&mut self, input: Input) {
-        let now = self.now();
-        let (announced, withdrawn) =
-            apply(&mut self.core, now, input, self.speaker.as_ref(), &self.snooper).await;
-        self.bgp_state.counters.routes_announced += announced;
-        self.bgp_state.counters.routes_withdrawn += withdrawn;
+        let outputs = self.core.process(self.now(), input);
+        self.carry_out(outputs, true).await;
+    }
+
+    /// Carries out the core's outputs; routes go to the speaker only with
+    /// `to_speaker` (a new session took the whole table already).
+    async fn carry_out(&mut self, outputs: Vec<Output>, to_speaker: bool) {
+        let mut announce = Vec::new();
+        let mut withdraw = Vec::new();
+        let mut forget_hosts = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Announce(route) => announce.push(route),
+                Output::Withdraw(key) => withdraw.push(key),
+                Output::IgnoreVteps(vteps) => self.snooper.send(SnooperCommand::Ignore(vteps)),
+                Output::Probe(vteps) => {
+                    // A VTEP probed again starts unknown, as the prober does.
+                    self.icmp.retain(|vtep, _| vteps.contains(vtep));
+                    self.probe_stats.retain(|vtep, _| vteps.contains(vtep));
+                    self.prober.send(ProberCommand::Targets(vteps));
+                }
+                Output::ForgetSeen(Forget::Everything) => self.snooper.send(SnooperCommand::ForgetAll),
+                Output::ForgetSeen(Forget::Host { vni, mac, ips }) => {
+                    forget_hosts.push((vni, mac.0, None));
+                    forget_hosts.extend(ips.into_iter().map(|ip| (vni, mac.0, Some(ip))));
+                }
+                Output::Notice(notice) => {
+                    info!(notice = %serde_json::to_string(&notice).unwrap_or_default(), "proxy");
+                }
+            }
+        }
+        if !forget_hosts.is_empty() {
+            self.snooper.send(SnooperCommand::Forget(forget_hosts));
+        }
+        // Without a speaker the agent is unconfigured: nothing to tell.
+        let Some(speaker) = self.speaker.as_ref().filter(|_| to_speaker) else { return };
+        self.bgp_state.counters.routes_announced += announce.len() as u64;
+        self.bgp_state.counters.routes_withdrawn += withdraw.len() as u64;
+        if !withdraw.is_empty() {
+            let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
+        }
+        if !announce.is_empty() {
+            let _ = speaker.commands.send(Command::Announce(announce)).await;
+        }
+    }
+
+    /// SR Linux reported a BFD session to `vtep` (`None`: it is gone). For
+    /// a VTEP whose method is `bfd`, Down declares it down; Up, admin-down
+    /// (BFD switched off is not a failure, RFC 5880 §6.8.16) and no session
+    /// declare it up; Init changes nothing.
+    pub(super) async fn bfd_changed(&mut self, vtep: IpAddr, liveness: Option<Liveness>) {
+        match liveness {
+            Some(liveness) => {
+                if self.bfd.get(&vtep).is_none_or(|(old, _)| *old != liveness) {
+                    self.bfd.insert(vtep, (liveness, unix_ms_now()));
+                }
+            }
+            None => {
+                self.bfd.remove(&vtep);
+            }
+        }
+        let IpAddr::V4(v4) = vtep else { return };
+        if self.config.as_ref().is_some_and(|c| c.liveness_method(v4) == LivenessMethod::Bfd)
+            && let Some(up) = bfd_verdict(liveness)
+        {
+            self.input(Input::VtepLiveness { vtep: v4, up }).await;
+        }
+    }
+
+    /// A new NDK session: its BFD reports replace every one known.
+    pub(super) async fn bfd_reset(&mut self) {
+        let known: Vec<IpAddr> = self.bfd.keys().copied().collect();
+        for vtep in known {
+            self.bfd_changed(vtep, None).await;
+        }
+    }
+
+    /// What the prober found.
+    pub(super) async fn probe_report(&mut self, report: ProbeReport) {
+        match report {
+            ProbeReport::Changed { vtep, up } => {
+                let state = if up { Liveness::Up } else { Liveness::Down };
+                self.icmp.insert(vtep, (state, unix_ms_now()));
+                // A report racing a configuration change is for a method
+                // no longer in force.
+                if self.config.as_ref().is_some_and(|c| c.liveness_method(vtep) == LivenessMethod::Icmp) {
+                    self.input(Input::VtepLiveness { vtep, up }).await;
+                }
+            }
+            ProbeReport::Stats(stats) => self.probe_stats = stats,
+            ProbeReport::Error(error) => self.probe_error = error,
+        }
+    }
+
+    /// Per static VTEP with a method, and per BFD session SR Linux
+    /// reports, what state shows.
+    fn liveness_state(&self) -> BTreeMap<Ipv4Addr, VtepLiveness> {
+        let mut all = BTreeMap::new();
+        let Some(config) = &self.config else { return all };
+        let proxy_vteps = self.core.state_vteps();
+        let bfd_vteps = self.bfd.keys().filter_map(|ip| match ip {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        });
+        for vtep in proxy_vteps.into_iter().chain(bfd_vteps) {
+            let method = config.liveness_method(vtep);
+            let mut view = VtepLiveness { method, ..VtepLiveness::default() };
+            match method {
+                LivenessMethod::Icmp => {
+                    if let Some((state, since)) = self.icmp.get(&vtep) {
+                        view.state = *state;
+                        view.since_unix_ms = Some(*since);
+                    }
+                    let stats = self.probe_stats.get(&vtep).copied().unwrap_or_default();
+                    view.probes_sent = stats.sent;
+                    view.probes_answered = stats.answered;
+                    view.last_rtt_us = stats.last_rtt_us;
+                    view.error.clone_from(&self.probe_error);
+                }
+                // Without a method the BFD session (if any) is only shown.
+                LivenessMethod::Bfd | LivenessMethod::None => {
+                    if let Some((state, since)) = self.bfd.get(&IpAddr::V4(vtep)) {
+                        view.state = *state;
+                        view.since_unix_ms = Some(*since);
+                    } else if method == LivenessMethod::None {
+                        continue;
+                    }
+                }
+            }
+            all.insert(vtep, view);
+        }
+        all
     }
 
     /// Applies a new configuration as one transaction. On error nothing
@@ -184,7 +324,7 @@ impl Agent {
             self.core = next;
             // The table went with the session; the rest (ignore set,
             // notices) is carried out as usual.
-            let _ = carry_out(outputs, None, &self.snooper).await;
+            self.carry_out(outputs, false).await;
             self.bgp_state.counters.routes_announced += count;
         }
         if self.config.as_ref().is_none_or(|old| learning_changed(old, &new)) {
@@ -197,9 +337,20 @@ impl Agent {
             self.saver = (!new.state_file.is_empty()).then(|| Saver::start(PathBuf::from(&new.state_file)));
             self.saved = None;
         }
+        self.prober.send(ProberCommand::Settings {
+            source: new.source_address,
+            interval: Duration::from_millis(u64::from(new.liveness.interval_ms)),
+            multiplier: new.liveness.multiplier,
+        });
         self.config = Some(new.clone());
         if !new_session {
             self.input(Input::Config(Box::new(new))).await;
+        }
+        // VTEPs whose method became bfd take the session state known now.
+        let bfd: Vec<(IpAddr, Liveness)> =
+            self.bfd.iter().map(|(vtep, (state, _))| (*vtep, *state)).collect();
+        for (vtep, state) in bfd {
+            self.bfd_changed(vtep, Some(state)).await;
         }
         Ok(())
     }
@@ -240,7 +391,7 @@ impl Agent {
             snooper: self.snoop_state.clone(),
             proxy: self.core.state(),
             ndk: self.ndk_state.clone(),
-            liveness: self.liveness.clone(),
+            liveness: self.liveness_state(),
         })
     }
 
@@ -332,50 +483,11 @@ fn learning_changed(old: &Config, new: &Config) -> bool {
     )
 }
 
-/// Feeds the core and carries out its outputs; returns how many routes it
-/// asked the speaker to announce and to withdraw.
-async fn apply(
-    core: &mut Core,
-    now: u64,
-    input: Input,
-    speaker: Option<&Speaker>,
-    snooper: &SnooperThread,
-) -> (u64, u64) {
-    carry_out(core.process(now, input), speaker, snooper).await
-}
-
-/// Carries out the core's outputs; returns how many routes it asked the
-/// speaker to announce and to withdraw.
-async fn carry_out(outputs: Vec<Output>, speaker: Option<&Speaker>, snooper: &SnooperThread) -> (u64, u64) {
-    let mut announce = Vec::new();
-    let mut withdraw = Vec::new();
-    let mut forget_hosts = Vec::new();
-    for output in outputs {
-        match output {
-            Output::Announce(route) => announce.push(route),
-            Output::Withdraw(key) => withdraw.push(key),
-            Output::IgnoreVteps(vteps) => snooper.send(SnooperCommand::Ignore(vteps)),
-            Output::ForgetSeen(Forget::Everything) => snooper.send(SnooperCommand::ForgetAll),
-            Output::ForgetSeen(Forget::Host { vni, mac, ips }) => {
-                forget_hosts.push((vni, mac.0, None));
-                forget_hosts.extend(ips.into_iter().map(|ip| (vni, mac.0, Some(ip))));
-            }
-            Output::Notice(notice) => {
-                info!(notice = %serde_json::to_string(&notice).unwrap_or_default(), "proxy");
-            }
-        }
+/// What a BFD session state says of its VTEP (see [`Agent::bfd_changed`]).
+const fn bfd_verdict(liveness: Option<Liveness>) -> Option<bool> {
+    match liveness {
+        Some(Liveness::Down) => Some(false),
+        Some(Liveness::Init) => None,
+        Some(Liveness::Up | Liveness::AdminDown | Liveness::Unknown) | None => Some(true),
     }
-    if !forget_hosts.is_empty() {
-        snooper.send(SnooperCommand::Forget(forget_hosts));
-    }
-    // Without a speaker the agent is unconfigured: nothing to tell.
-    let Some(speaker) = speaker else { return (0, 0) };
-    let counts = (announce.len() as u64, withdraw.len() as u64);
-    if !withdraw.is_empty() {
-        let _ = speaker.commands.send(Command::Withdraw(withdraw)).await;
-    }
-    if !announce.is_empty() {
-        let _ = speaker.commands.send(Command::Announce(announce)).await;
-    }
-    counts
 }

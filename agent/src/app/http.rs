@@ -12,10 +12,10 @@ use tokio::{
 };
 
 use crate::{
-    config::model::Config,
+    config::model::{Config, LivenessMethod},
     control::Request,
     ndk::telemetry,
-    state::{AgentState, SessionState},
+    state::{AgentState, Liveness, SessionState},
 };
 
 /// A minimal HTTP/1.1 responder: GET /state (JSON) and /metrics (Prometheus).
@@ -112,6 +112,22 @@ fn metrics(state: &AgentState) -> String {
     for (name, vrf) in &state.proxy.mac_vrfs {
         let _ = writeln!(out, "sva_macs{{mac_vrf=\"{name}\"}} {}", vrf.macs.len());
     }
+    // Per static VTEP with a liveness check: 1 up, 0 down, -1 unknown
+    // (the check has no answer yet, or cannot run).
+    for (vtep, live) in &state.liveness {
+        let up = match live.state {
+            Liveness::Up => 1,
+            Liveness::Down | Liveness::Init | Liveness::AdminDown => 0,
+            Liveness::Unknown => -1,
+        };
+        let labels = format!("vtep=\"{vtep}\",method=\"{}\"", live.method.as_str());
+        let _ = writeln!(out, "sva_vtep_up{{{labels}}} {up}");
+        if live.method == LivenessMethod::Icmp {
+            let _ = writeln!(out, "sva_vtep_probes_sent_total{{vtep=\"{vtep}\"}} {}", live.probes_sent);
+            let _ =
+                writeln!(out, "sva_vtep_probes_answered_total{{vtep=\"{vtep}\"}} {}", live.probes_answered);
+        }
+    }
     out
 }
 
@@ -127,6 +143,8 @@ mod tests {
                       "mac-vrfs": {"blue": {"macs": {"02:00:00:00:00:01": {
                           "vtep": "192.0.2.1", "source": "learned", "ips": {}, "last-seen-ms": 1,
                           "sequence": 0, "best-remote-sequence": 0, "status": "active"}}}}},
+            "liveness": {"192.0.2.1": {"method": "icmp", "state": "down", "probes-sent": 7, "probes-answered": 4},
+                         "192.0.2.2": {"method": "bfd", "state": "unknown"}},
             "snooper": {
                 "counters": {"seen": 10, "ring-buffer-full": 0},
                 "interfaces": {"e1-1": {"status": "attached (ifindex 7)", "seen": 9, "parse-errors": 1}},
@@ -144,6 +162,10 @@ mod tests {
             "sva_snooper_interface_seen_total{interface=\"e1-1\"} 9",
             "sva_snooper_interface_parse_errors_total{interface=\"e1-1\"} 1",
             "sva_macs{mac_vrf=\"blue\"} 1",
+            "sva_vtep_up{vtep=\"192.0.2.1\",method=\"icmp\"} 0",
+            "sva_vtep_probes_sent_total{vtep=\"192.0.2.1\"} 7",
+            "sva_vtep_probes_answered_total{vtep=\"192.0.2.1\"} 4",
+            "sva_vtep_up{vtep=\"192.0.2.2\",method=\"bfd\"} -1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -21,6 +21,7 @@
 mod agent;
 mod events;
 mod http;
+mod prober;
 mod snooper;
 
 use std::{
@@ -83,7 +84,8 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let (learned_tx, mut learned_rx) = mpsc::channel::<Learned>(4096);
     let (snoop_tx, mut snoop_rx) = mpsc::channel::<SnooperState>(8);
-    let mut agent = Agent::new(learned_tx, snoop_tx, options.capabilities.clone());
+    let (probe_tx, mut probe_rx) = mpsc::channel::<prober::ProbeReport>(64);
+    let mut agent = Agent::new(learned_tx, snoop_tx, probe_tx, options.capabilities.clone());
     let (request_tx, mut request_rx) = mpsc::channel::<Request>(16);
     if let Some(addr) = options.http {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -120,6 +122,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                 }
             }
             Some(state) = snoop_rx.recv() => agent.snoop_state = state,
+            Some(report) = probe_rx.recv() => agent.probe_report(report).await,
             _ = tick.tick() => {
                 agent.input(Input::Tick).await;
                 agent.save_learned();
@@ -136,15 +139,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
                     let _ = reply.send(verdict);
                 }
                 Request::NdkStatus(text) => agent.ndk_state = Some(text),
-                Request::LivenessReset => agent.liveness.clear(),
-                Request::Liveness { vtep, liveness } => match liveness {
-                    Some(liveness) => {
-                        agent.liveness.insert(vtep, liveness);
-                    }
-                    None => {
-                        agent.liveness.remove(&vtep);
-                    }
-                },
+                Request::LivenessReset => agent.bfd_reset().await,
+                Request::Liveness { vtep, liveness } => agent.bfd_changed(vtep, liveness).await,
             },
             _ = hangup.recv() => match &options.source {
                 Source::Yaml(path) => match load_config(path) {

@@ -58,6 +58,10 @@ pub struct Config {
     /// The mac-vrfs we proxy for, by network-instance name.
     #[serde(default)]
     pub mac_vrfs: BTreeMap<String, MacVrf>,
+    /// How static VTEPs are checked for life (a dead one's routes are
+    /// withdrawn).
+    #[serde(default)]
+    pub liveness: LivenessCheck,
 
     // ----- the BGP session (the core ignores these) -----
     /// The route reflector to peer with; defaults to `source-address` (the
@@ -249,6 +253,75 @@ pub struct StaticVtep {
     /// MACs behind it that are advertised as static (sticky), without IP.
     #[serde(default, with = "mac_set_text")]
     pub static_macs: BTreeSet<MacAddr>,
+    /// Overrides `liveness/method` for this VTEP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_method: Option<LivenessMethod>,
+}
+
+/// How static VTEPs are checked for life. A VTEP found dead has its RT-3
+/// and every RT-2 behind it withdrawn; once it is alive again for
+/// `hold-down-secs` they come back with the sequences they had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LivenessCheck {
+    /// The method for every static VTEP without its own.
+    #[serde(default)]
+    pub method: LivenessMethod,
+    /// ICMP: one echo request per VTEP every this many milliseconds.
+    #[serde(default = "default_liveness_interval")]
+    pub interval_ms: u32,
+    /// ICMP: this many intervals without a reply declare a VTEP down.
+    #[serde(default = "default_liveness_multiplier")]
+    pub multiplier: u32,
+    /// A VTEP that comes back must stay up this long before its routes
+    /// are advertised again: a flapping VTEP costs one withdrawal and one
+    /// advertisement per hold-down at most, not one per flap.
+    #[serde(default = "default_hold_down")]
+    pub hold_down_secs: u32,
+}
+
+impl Default for LivenessCheck {
+    fn default() -> Self {
+        Self {
+            method: LivenessMethod::None,
+            interval_ms: default_liveness_interval(),
+            multiplier: default_liveness_multiplier(),
+            hold_down_secs: default_hold_down(),
+        }
+    }
+}
+
+impl LivenessCheck {
+    /// How long ICMP waits before declaring a VTEP down.
+    #[must_use]
+    pub const fn detection_ms(&self) -> u64 {
+        self.interval_ms as u64 * self.multiplier as u64
+    }
+}
+
+/// What tells the agent a static VTEP is alive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LivenessMethod {
+    /// Nothing: its routes stay while the configuration names it.
+    #[default]
+    None,
+    /// ICMP echo to its underlay address from `source-address`.
+    Icmp,
+    /// SR Linux's BFD session to it (NDK BFD notifications).
+    Bfd,
+}
+
+impl LivenessMethod {
+    /// The YANG enum name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Icmp => "icmp",
+            Self::Bfd => "bfd",
+        }
+    }
 }
 
 /// Where each mac-vrf's configuration sits in SR Linux, and which ones a
@@ -260,6 +333,8 @@ pub struct Placement {
     pub bgp_instance: BTreeMap<String, String>,
     /// The mac-vrfs the commit changed (added, or any leaf or static VTEP).
     pub changed: BTreeSet<String>,
+    /// The configuration comes from SR Linux's NDK (BFD is there).
+    pub on_sr_linux: bool,
 }
 
 impl Placement {
@@ -320,8 +395,23 @@ impl Config {
                 "auto-discovery needs at least one prefix",
             );
         }
+        let liveness = &self.liveness;
+        if !(10..=60_000).contains(&liveness.interval_ms) {
+            return error(format!("{root}/liveness/interval-ms"), "must be 10..60000 milliseconds");
+        }
+        if !(1..=255).contains(&liveness.multiplier) {
+            return error(format!("{root}/liveness/multiplier"), "must be 1..255");
+        }
+        if liveness.hold_down_secs > 3600 {
+            return error(format!("{root}/liveness/hold-down-secs"), "must be 0..3600 seconds");
+        }
+        let bfd_refused = "bfd needs SR Linux's BFD sessions (the NDK); standalone, use icmp";
+        if liveness.method == LivenessMethod::Bfd && !placement.on_sr_linux {
+            return error(format!("{root}/liveness/method"), bfd_refused);
+        }
         let mut vnis = BTreeMap::new();
         let mut evis = BTreeMap::new();
+        let mut methods: BTreeMap<Ipv4Addr, (LivenessMethod, &str)> = BTreeMap::new();
         for (name, mac_vrf) in &self.mac_vrfs {
             let path = placement.path(name);
             if mac_vrf.evi == 0 {
@@ -355,9 +445,51 @@ impl Config {
                 if let Some(mac) = static_vtep.static_macs.iter().find(|m| m.is_multicast() || m.is_zero()) {
                     return error(format!("{vtep_path}/static-macs"), &format!("{mac} is not a unicast MAC"));
                 }
+                let method_path = format!("{vtep_path}/liveness-method");
+                if static_vtep.liveness_method == Some(LivenessMethod::Bfd) && !placement.on_sr_linux {
+                    return error(method_path, bfd_refused);
+                }
+                let method = static_vtep.liveness_method.unwrap_or(liveness.method);
+                // One VTEP is one box: it cannot be alive by one method in
+                // one mac-vrf and by another in the next.
+                if let Some((other, other_vrf)) = methods.insert(*vtep, (method, name))
+                    && other != method
+                {
+                    return error(
+                        method_path,
+                        &format!(
+                            "{} here but {} in mac-vrf {other_vrf}: one VTEP has one liveness method",
+                            method.as_str(),
+                            other.as_str()
+                        ),
+                    );
+                }
+            }
+        }
+        // Probing ourselves or our route reflector says nothing about a
+        // static VTEP: such a VTEP is a mistake.
+        for (name, mac_vrf) in &self.mac_vrfs {
+            for vtep in mac_vrf.static_vteps.keys() {
+                let ours =
+                    IpAddr::V4(*vtep) == IpAddr::V4(self.source_address) || IpAddr::V4(*vtep) == self.peer();
+                if ours && self.liveness_method(*vtep) != LivenessMethod::None {
+                    return error(
+                        format!("{}/static-vtep[vtep-ip={vtep}]", placement.path(name)),
+                        "is the agent's own source-address or its BGP peer: it cannot be probed as a static VTEP",
+                    );
+                }
             }
         }
         Ok(())
+    }
+
+    /// The liveness method of a static VTEP: its own, else the agent's.
+    #[must_use]
+    pub fn liveness_method(&self, vtep: Ipv4Addr) -> LivenessMethod {
+        self.mac_vrfs
+            .values()
+            .find_map(|m| m.static_vteps.get(&vtep).and_then(|v| v.liveness_method))
+            .unwrap_or(self.liveness.method)
     }
 
     /// The BGP peer's address (defaults to `source-address`).
@@ -418,6 +550,15 @@ const fn default_restart_time() -> u16 {
 }
 const fn default_vxlan_port() -> u16 {
     4789
+}
+const fn default_liveness_interval() -> u32 {
+    300
+}
+const fn default_liveness_multiplier() -> u32 {
+    3
+}
+const fn default_hold_down() -> u32 {
+    5
 }
 
 /// Route targets as text: `65000:100`, `192.0.2.1:100`, `4200000000:100`.
@@ -551,6 +692,46 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn liveness_is_validated_with_yang_paths() {
+        let parse = |json: serde_json::Value| -> Config { serde_json::from_value(json).expect("parses") };
+        let base = serde_json::json!({"source-address": "192.0.2.254", "peer-address": "192.0.2.253",
+            "liveness": {"method": "icmp"},
+            "mac-vrfs": {"blue": {"evi": 1, "vni": 1, "static-vteps": {"192.0.2.1": {}}},
+                         "red": {"evi": 2, "vni": 2, "static-vteps": {"192.0.2.1": {}}}}});
+        let config = parse(base.clone());
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.liveness.detection_ms(), 900, "defaults: 300 ms x 3");
+        assert_eq!(config.liveness_method([192, 0, 2, 1].into()), super::LivenessMethod::Icmp);
+        let refused = |edit: &dyn Fn(&mut serde_json::Value), on_sr_linux: bool| {
+            let mut json = base.clone();
+            edit(&mut json);
+            let placement = super::Placement { on_sr_linux, ..super::Placement::default() };
+            parse(json).validate_in(&placement).expect_err("refused")
+        };
+        let error = refused(&|j| j["liveness"]["method"] = "bfd".into(), false);
+        assert_eq!(error.path, "static-vxlan-agent/liveness/method");
+        assert!(error.reason.contains("standalone, use icmp"), "{error}");
+        let error = refused(&|j| j["liveness"]["interval-ms"] = 5.into(), true);
+        assert_eq!(error.path, "static-vxlan-agent/liveness/interval-ms");
+        let error = refused(&|j| j["liveness"]["multiplier"] = 0.into(), true);
+        assert_eq!(error.path, "static-vxlan-agent/liveness/multiplier");
+        let per_vtep = |j: &mut serde_json::Value| {
+            j["mac-vrfs"]["red"]["static-vteps"]["192.0.2.1"]["liveness-method"] = "bfd".into();
+        };
+        let error = refused(&per_vtep, false);
+        assert!(error.path.ends_with("static-vtep[vtep-ip=192.0.2.1]/liveness-method"), "{error}");
+        // On SR Linux bfd is fine, but not differently per mac-vrf.
+        let error = refused(&per_vtep, true);
+        assert!(error.reason.contains("bfd here but icmp in mac-vrf blue"), "{error}");
+        for ours in ["192.0.2.254", "192.0.2.253"] {
+            let error =
+                refused(&|j| j["mac-vrfs"]["blue"]["static-vteps"][ours] = serde_json::json!({}), true);
+            assert!(error.path.ends_with(&format!("static-vtep[vtep-ip={ours}]")), "{error}");
+            assert!(error.reason.contains("own source-address or its BGP peer"), "{error}");
+        }
     }
 
     #[test]

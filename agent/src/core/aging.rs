@@ -20,6 +20,7 @@ impl Core {
     pub(super) fn on_tick(&mut self) {
         // Attribute sets only the cache still holds are no longer used.
         self.interned.retain(|attributes| Arc::strong_count(attributes) > 1);
+        self.restore_held();
         let Some(config) = &self.config else { return };
         let now = self.now;
         let aging = config.mac_aging_secs * 1000;

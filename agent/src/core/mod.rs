@@ -32,11 +32,12 @@
 //!
 //! Modules, one per rule set: `table` (the MAC table), `learning`
 //! (snooped ARP/ND), `received` (routes from the route reflector), `aging`
-//! (the tick), `origination` (routes and the flush), `restore` (the saved
-//! table) and `view` (state).
+//! (the tick), `liveness` (dead static VTEPs), `origination` (routes and
+//! the flush), `restore` (the saved table) and `view` (state).
 
 mod aging;
 mod learning;
+mod liveness;
 pub mod msg;
 mod origination;
 mod received;
@@ -54,13 +55,14 @@ use std::{
 use bgp_wire::{EvpnRouteKey, MacAddr};
 use msg::{Forget, Input, Millis, Notice, Output, ReceivedRoute};
 
+pub use self::{
+    liveness::Withdrawn,
+    table::{Counters, EvpnVtep, IpTimes, MacEntry, Source, Status},
+    view::{MacTable, MacVrfState, ProxyState, UpDown, VtepOrigin, VtepState},
+};
 use self::{
     origination::{Advertised, Scope},
     table::{Refused, VrfState},
-};
-pub use self::{
-    table::{Counters, EvpnVtep, IpTimes, MacEntry, Source, Status},
-    view::{MacTable, MacVrfState, ProxyState, UpDown, VtepOrigin, VtepState},
 };
 use crate::{
     bgp::rib::{OutRoute, RouteAttributes},
@@ -89,6 +91,10 @@ pub struct Core {
     /// ticks of what nobody holds any more.
     interned: HashSet<Arc<RouteAttributes>>,
     ignore_sent: Vec<IpAddr>,
+    /// Static VTEPs reported down, whose routes are withdrawn.
+    withdrawn_vteps: BTreeMap<Ipv4Addr, Withdrawn>,
+    /// The VTEPs the driver was last told to probe with ICMP.
+    probe_sent: Vec<Ipv4Addr>,
     counters: Counters,
     session_up: bool,
     dirty: BTreeSet<Scope>,
@@ -121,6 +127,7 @@ impl Core {
             Input::Withdrawn { key } => self.on_withdrawn(&key),
             Input::Session { up } => self.on_session(up),
             Input::Tick => self.on_tick(),
+            Input::VtepLiveness { vtep, up } => self.on_vtep_liveness(vtep, up),
             Input::Restore { table, unix_now_ms } => self.on_restore(*table, unix_now_ms),
         }
         self.flush()
@@ -202,6 +209,7 @@ impl Core {
             vrf.recount();
         }
         self.config = Some(config);
+        self.liveness_reconfigured();
         self.dirty.insert(Scope::Everything);
         // Any refusal may be lifted by the new configuration.
         self.forget_everything |= self.refused.any;

@@ -36,6 +36,14 @@ pub enum Input {
     },
     /// Time passed: aging, duplicate-MAC holds, grace periods.
     Tick,
+    /// A static VTEP's liveness check (ICMP probes, BFD) found it up or
+    /// down.
+    VtepLiveness {
+        /// The static VTEP.
+        vtep: Ipv4Addr,
+        /// Alive or not.
+        up: bool,
+    },
     /// The learned table saved before a restart, at `unix-now-ms` by the
     /// wall clock: taken back where the configuration allows.
     Restore {
@@ -158,6 +166,12 @@ pub enum Notice {
     StaticVtepIsEvpn { vtep: Ipv4Addr },
     /// A limit kept a new MAC from being learned (reported when first hit).
     LimitReached { mac_vrf: String, limit: &'static str },
+    /// A static VTEP's liveness check found it down: its routes are
+    /// withdrawn.
+    VtepDown { vtep: Ipv4Addr },
+    /// A static VTEP found down has been up for the hold-down: its routes
+    /// are advertised again, after `down-ms` withdrawn.
+    VtepRestored { vtep: Ipv4Addr, down_ms: Millis },
     /// The learned table saved before a restart was taken back: `restored`
     /// MACs, and `dropped` that the configuration no longer allows or that
     /// aged out meanwhile.
@@ -173,6 +187,8 @@ pub enum Output {
     Withdraw(EvpnRouteKey),
     /// The snooper's ignore map: the whole set of native EVPN VTEPs.
     IgnoreVteps(Vec<IpAddr>),
+    /// The whole set of static VTEPs to probe with ICMP.
+    Probe(Vec<Ipv4Addr>),
     /// The snooper's in-kernel dedup must let these bindings through again:
     /// the core would now act on a frame it suppresses.
     ForgetSeen(Forget),
@@ -240,6 +256,9 @@ impl Output {
             Self::Withdraw(key) => serde_json::json!({ "withdraw": format!("{key:?}") }),
             Self::IgnoreVteps(vteps) => {
                 serde_json::json!({ "ignore-vteps": vteps.iter().map(ToString::to_string).collect::<Vec<_>>() })
+            }
+            Self::Probe(vteps) => {
+                serde_json::json!({ "probe": vteps.iter().map(ToString::to_string).collect::<Vec<_>>() })
             }
             Self::ForgetSeen(Forget::Everything) => serde_json::json!({ "forget-seen": "everything" }),
             Self::ForgetSeen(Forget::Host { vni, mac, ips }) => serde_json::json!({

@@ -137,13 +137,15 @@ impl Core {
     }
 
     /// True if we speak for `vtep` in `name`: configured or discovered, not
-    /// a native EVPN VTEP, the mac-vrf and the agent enabled.
+    /// a native EVPN VTEP, not reported down, the mac-vrf and the agent
+    /// enabled.
     pub(super) fn speaks_for(&self, name: &str, vtep: Ipv4Addr) -> Option<(&Config, &MacVrf)> {
         let config = self.config.as_ref().filter(|c| c.enabled)?;
         let mac_vrf = config.mac_vrfs.get(name).filter(|m| m.enabled)?;
         let known = mac_vrf.static_vteps.contains_key(&vtep)
             || self.vrfs.get(name).is_some_and(|v| v.discovered.contains_key(&vtep));
-        (known && !self.evpn_vteps.contains_key(&IpAddr::V4(vtep))).then_some((config, mac_vrf))
+        let alive = !self.withdrawn_vteps.contains_key(&vtep);
+        (known && alive && !self.evpn_vteps.contains_key(&IpAddr::V4(vtep))).then_some((config, mac_vrf))
     }
 
     /// The routes one scope calls for.
@@ -248,6 +250,11 @@ impl Core {
         if ignore != self.ignore_sent {
             self.ignore_sent.clone_from(&ignore);
             out.push(Output::IgnoreVteps(ignore));
+        }
+        let probe = self.icmp_vteps();
+        if probe != self.probe_sent {
+            self.probe_sent.clone_from(&probe);
+            out.push(Output::Probe(probe));
         }
         if std::mem::take(&mut self.forget_everything) {
             // Everything is seen again, so every refusal with it.

@@ -168,14 +168,7 @@ impl Core {
         if configured && self.evpn_vteps.contains_key(&vtep) {
             self.notices.push(Notice::StaticVtepIsEvpn { vtep: v4 });
         }
-        for vrf in self.vrfs.values() {
-            self.dirty.insert(Scope::Rt3(vrf.name.clone(), v4));
-            for (mac, entry) in vrf.macs.iter() {
-                if entry.vtep == v4 {
-                    self.dirty.insert(Scope::Mac(vrf.name.clone(), *mac));
-                }
-            }
-        }
+        self.vtep_routes_dirty(v4);
     }
 }
 

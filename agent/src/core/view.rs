@@ -71,6 +71,10 @@ pub struct VtepState {
     /// When a discovered VTEP was last heard from (core clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_seen_ms: Option<Millis>,
+    /// Its liveness check found it down: its routes are withdrawn (until
+    /// it has been up for the hold-down).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn_down: bool,
 }
 
 /// Where a static VTEP comes from.
@@ -143,6 +147,18 @@ impl fmt::Display for MacText {
 }
 
 impl Core {
+    /// Every static VTEP, configured or discovered, in any mac-vrf.
+    #[must_use]
+    pub fn state_vteps(&self) -> Vec<Ipv4Addr> {
+        let configured =
+            self.config.iter().flat_map(|c| c.mac_vrfs.values()).flat_map(|m| m.static_vteps.keys());
+        let discovered = self.vrfs.values().flat_map(|v| v.discovered.keys());
+        let mut vteps: Vec<Ipv4Addr> = configured.chain(discovered).copied().collect();
+        vteps.sort_unstable();
+        vteps.dedup();
+        vteps
+    }
+
     /// A copy of the state, for `/state`, NDK telemetry and `show`.
     #[must_use]
     pub fn state(&self) -> ProxyState {
@@ -173,6 +189,7 @@ impl Core {
                         rt3_advertised: self.speaks_for(name, ip).is_some(),
                         macs: per_vtep.get(&ip).copied().unwrap_or(0),
                         last_seen_ms,
+                        withdrawn_down: self.withdrawn_vteps.contains_key(&ip),
                     });
                 }
                 let state = MacVrfState {

@@ -46,6 +46,9 @@ const INTEGER_LEAVES: &[&str] = &[
     "evi",
     "vni",
     "vxlan-port",
+    "interval-ms",
+    "multiplier",
+    "hold-down-secs",
 ];
 
 /// What a notification does to its node.
@@ -297,7 +300,7 @@ impl Tree {
         }
         let mut mac_vrfs = Map::new();
         let mut mac_vrf_paths = BTreeMap::new();
-        let mut placement = Placement::default();
+        let mut placement = Placement { on_sr_linux: true, ..Placement::default() };
         for ((ni, bi), (path, node)) in &self.mac_vrfs {
             let yang = format!(
                 "network-instance[name={ni}]/protocols/bgp-evpn/bgp-instance[id={bi}]/static-vxlan-agent"

@@ -23,9 +23,9 @@ use serde_json::{Map, Value, json};
 
 use super::commit::{RunningNode, RunningNodes};
 use crate::{
-    config::model::Config,
+    config::model::{Config, LivenessMethod},
     core::{MacVrfState, Source, Status},
-    state::{AgentState, SessionState},
+    state::{AgentState, Liveness, SessionState},
 };
 
 /// One telemetry key and its JSON object, as text ready to send.
@@ -154,8 +154,25 @@ pub fn render(state: &AgentState, nodes: &RunningNodes) -> Entries {
             if let Some(seen) = view.last_seen_ms {
                 object["last-seen"] = unix_secs(seen).into();
             }
-            let live = state.liveness.get(&IpAddr::V4(*ip)).copied().unwrap_or_default();
-            object["liveness"] = live.as_str().into();
+            let live = state.liveness.get(ip);
+            object["liveness"] = live.map_or(Liveness::Unknown, |l| l.state).as_str().into();
+            object["withdrawn-down"] = view.withdrawn_down.into();
+            if let Some(live) = live {
+                object["liveness-method"] = live.method.as_str().into();
+                if let Some(since) = live.since_unix_ms {
+                    object["liveness-since"] = (since / 1000).into();
+                }
+                if live.method == LivenessMethod::Icmp {
+                    object["probes-sent"] = live.probes_sent.into();
+                    object["probes-answered"] = live.probes_answered.into();
+                }
+                if let Some(rtt) = live.last_rtt_us {
+                    object["last-rtt-us"] = rtt.into();
+                }
+                if let Some(error) = &live.error {
+                    object["liveness-error"] = error.as_str().into();
+                }
+            }
             entries.insert(list_key(&vrf_key, "vtep", "address", &address), object.to_string());
         }
         // A million of these every 2 s: written straight from a struct,
@@ -362,7 +379,16 @@ mod tests {
     #[test]
     fn every_node_gets_its_own_key_with_config_and_state_leaves() {
         let mut state = state("established");
-        state.liveness.insert("192.0.2.1".parse().unwrap(), crate::state::Liveness::Up);
+        let live = crate::state::VtepLiveness {
+            method: LivenessMethod::Icmp,
+            state: Liveness::Up,
+            since_unix_ms: Some(1_700_000_009_500),
+            probes_sent: 12,
+            probes_answered: 11,
+            last_rtt_us: Some(85),
+            error: None,
+        };
+        state.liveness.insert("192.0.2.1".parse().unwrap(), live);
         let entries = render(&state, &nodes());
         let parse = |k: &str| -> Value { serde_json::from_str(&entries[k]).unwrap() };
         let agent = parse(DEFAULT_AGENT_KEY);
@@ -378,7 +404,9 @@ mod tests {
         let vtep = parse(&format!("{vrf_key}.vtep{{.address==\"192.0.2.1\"}}"));
         assert_eq!(
             vtep,
-            json!({"address": "192.0.2.1", "origin": "configured", "rt3-advertised": true, "mac-count": 1, "liveness": "up"})
+            json!({"address": "192.0.2.1", "origin": "configured", "rt3-advertised": true, "mac-count": 1,
+                   "liveness": "up", "liveness-method": "icmp", "liveness-since": 1_700_000_009_u64,
+                   "probes-sent": 12, "probes-answered": 11, "last-rtt-us": 85, "withdrawn-down": false})
         );
         let mac = parse(&format!("{vrf_key}.mac{{.address==\"02:00:00:00:00:01\"}}"));
         assert_eq!(mac["ip"], json!(["10.1.0.1"]));
