@@ -267,6 +267,43 @@ class Agent:
             self.proc.wait(10)
 
 
+class NetnsLab:
+    """One copy of labs/netns/lab.sh, under its own namespace prefix."""
+
+    SCRIPT = os.path.join(REPO, "labs", "netns", "lab.sh")
+    HTTP = "127.0.0.1:8479"
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.work = f"/tmp/{prefix}-lab"
+
+    def run(self, *args, **env):
+        """lab.sh ARGS with extra environment (AGING, HOLD_DOWN, ...)."""
+        full = dict(os.environ, SVA_LAB=self.prefix, AGENT_BIN=AGENT_BIN, **env)
+        subprocess.run([self.SCRIPT, *args], check=True, env=full, stdout=subprocess.DEVNULL)
+
+    def ns(self, node):
+        return f"{self.prefix}-{node}"
+
+    def agent_state(self):
+        """The agent's /state (from inside leaf1), or {} if it does not answer."""
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.ns("leaf1"), AGENT_BIN, "show", "--http", self.HTTP, "--json"],
+            capture_output=True, text=True, check=False,
+        )
+        try:
+            return json.loads(out.stdout)
+        except ValueError:
+            return {}
+
+    def fdb(self, leaf):
+        """The leaf's FDB on its vxlan0, as `bridge fdb show` prints it."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns(leaf), "bridge", "fdb", "show", "dev", "vxlan0"],
+            capture_output=True, text=True, check=False,
+        ).stdout
+
+
 def build_release():
     """The agent and the bench binaries, release profile."""
     say("building the release agent and bench tools")

@@ -25,47 +25,29 @@ agent/tests/faults.rs; the NDK server restart by agent/tests/ndk.rs.
 usage: sudo bench/run.sh faults [ROUNDS]
 """
 
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as b  # noqa: E402
 
-LAB = os.path.join(b.REPO, "labs", "netns", "lab.sh")
-PREFIX = "svaflt"
-HTTP = "127.0.0.1:8479"
+LAB = b.NetnsLab("svaflt")
+PREFIX = LAB.prefix
 STATIC_MAC = "02:00:00:00:0f:0f"
 
 
 def lab(*args):
-    env = dict(os.environ, SVA_LAB=PREFIX, AGENT_BIN=b.AGENT_BIN)
-    subprocess.run([LAB, *args], check=True, env=env, stdout=subprocess.DEVNULL)
-
-
-def ns(node):
-    return f"{PREFIX}-{node}"
+    LAB.run(*args)
 
 
 def agent_bgp_state():
-    out = subprocess.run(
-        ["ip", "netns", "exec", ns("leaf1"), b.AGENT_BIN, "show", "--http", HTTP, "--json"],
-        capture_output=True, text=True, check=False,
-    )
-    try:
-        return json.loads(out.stdout)["bgp"]["state"]
-    except (ValueError, KeyError):
-        return None
+    return LAB.agent_state().get("bgp", {}).get("state")
 
 
 def fdb_whole():
-    out = subprocess.run(
-        ["ip", "netns", "exec", ns("leaf2"), "bridge", "fdb", "show", "dev", "vxlan0"],
-        capture_output=True, text=True, check=False,
-    ).stdout
+    out = LAB.fdb("leaf2")
     return "00:00:00:00:00:00 dst 1.1.1.1" in out and f"{STATIC_MAC} dst 1.1.1.1" in out
 
 

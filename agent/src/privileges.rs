@@ -18,7 +18,7 @@ pub const NEEDED: [(Capability, &str); 6] = [
     (Capability::CAP_BPF, "load the snooper's eBPF program and use its maps"),
     (Capability::CAP_PERFMON, "the verifier wants it for the snooper's pointer arithmetic (kernel >= 5.8)"),
     (Capability::CAP_NET_ADMIN, "attach the snooper to interfaces with tc (clsact qdisc, filters)"),
-    (Capability::CAP_NET_RAW, "attach-mode socket: the snooper's AF_PACKET sockets"),
+    (Capability::CAP_NET_RAW, "attach-mode socket: the snooper's AF_PACKET sockets; icmp liveness probes"),
     (Capability::CAP_SYS_ADMIN, "setns(2) into the learning namespace (srbase on SR Linux)"),
     (Capability::CAP_NET_BIND_SERVICE, "a BGP listen-port or HTTP port below 1024, e.g. 179"),
 ];

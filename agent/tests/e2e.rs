@@ -8,6 +8,9 @@
 //!   VNI 16000000 (above 65535 on purpose), EVI 100, RT 65000:100
 //! ```
 //!
+//! The agent checks both static VTEPs with ICMP (the lab's default
+//! liveness method), so every test also runs with probes going.
+//!
 //! Each test brings up its own lab under a unique namespace prefix and tears
 //! it down on drop, even when it fails. They run one at a time: the FRR
 //! daemons and the agent share two cores.
@@ -67,6 +70,8 @@ impl Lab {
             .env("SVA_LAB", &self.prefix)
             .env("AGENT_BIN", env!("CARGO_BIN_EXE_static-vxlan-agent"))
             .env("AGING", "300")
+            // Shorter than the default 5 s, so the liveness test is quick.
+            .env("HOLD_DOWN", "2")
             .output()
             .expect("run lab.sh");
         let text =
@@ -412,4 +417,126 @@ fn routes_come_back_after_an_agent_kill_and_after_an_frr_restart() {
             Err(macs.to_string())
         }
     });
+}
+
+/// `ping` from `from` to `to` every 100 ms until stopped with SIGINT; its
+/// summary says how many replies were lost.
+struct PingStream {
+    child: std::process::Child,
+}
+
+impl PingStream {
+    fn start(lab: &Lab, from: &str, to: &str) -> Self {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &format!("{}-{from}", lab.prefix), "ping", "-i", "0.1", "-n", to])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ping");
+        Self { child }
+    }
+
+    /// Stops the stream: (sent, received).
+    fn stop(mut self) -> (u64, u64) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        let mut text = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+        }
+        let _ = self.child.wait();
+        let line = text.lines().find(|l| l.contains("packets transmitted")).unwrap_or_default();
+        let count = |word: &str| -> u64 {
+            let before = line.split(word).next().unwrap_or_default();
+            before.split_whitespace().last().and_then(|n| n.parse().ok()).unwrap_or(0)
+        };
+        (count(" packets transmitted"), count(" received"))
+    }
+}
+
+impl Drop for PingStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_dead_static_vtep_is_withdrawn_and_comes_back() {
+    let Some(lab) = Lab::start("a_dead_static_vtep_is_withdrawn_and_comes_back") else { return };
+    lab.start_agent();
+    assert!(lab.ping_eventually("h1", "10.0.0.104") && lab.ping_eventually("h2", "10.0.0.104"));
+    let leaf2_has = |lab: &Lab| {
+        let macs = lab.macs("leaf2");
+        let fdb = lab.fdb("leaf2");
+        (
+            remote_vtep(&macs, H1_MAC).as_deref() == Some("1.1.1.1")
+                && remote_vtep(&macs, STATIC_MAC).as_deref() == Some("1.1.1.1")
+                && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1"),
+            format!("{macs}\n{fdb}"),
+        )
+    };
+    eventually("leaf2 holds h1, the static MAC and the flood entry of 1.1.1.1", 15, || {
+        let (yes, why) = leaf2_has(&lab);
+        if yes { Ok(()) } else { Err(why) }
+    });
+    let live = |lab: &Lab| lab.agent_state()["liveness"]["1.1.1.1"].clone();
+    let up = eventually("1.1.1.1 up by ICMP", 10, || {
+        let live = live(&lab);
+        if live["state"] == "up" && live["probes-answered"].as_u64() > Some(0) {
+            Ok(live)
+        } else {
+            Err(live.to_string())
+        }
+    });
+    assert_eq!(up["method"], "icmp", "{up}");
+    assert!(up["last-rtt-us"].as_u64().is_some(), "{up}");
+    let h1_sequence =
+        |lab: &Lab| lab.agent_state()["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["sequence"].clone();
+    let sequence_before = h1_sequence(&lab);
+
+    // h4 keeps pinging h2, behind the other static VTEP, throughout.
+    let stream = PingStream::start(&lab, "h4", "10.0.0.102");
+    thread::sleep(Duration::from_secs(1));
+    let cut = Instant::now();
+    lab.script(&["vtep-cut", "1"]);
+    eventually("the agent finds 1.1.1.1 down", 5, || {
+        let state = lab.agent_state();
+        let withdrawn = &state["proxy"]["mac-vrfs"]["blue"]["vteps"]["1.1.1.1"]["withdrawn-down"];
+        if state["liveness"]["1.1.1.1"]["state"] == "down" && *withdrawn == true {
+            Ok(())
+        } else {
+            Err(state.to_string())
+        }
+    });
+    let detected = cut.elapsed();
+    eventually("leaf2 drops h1, the static MAC and the flood entry of 1.1.1.1", 15, || {
+        let macs = lab.macs("leaf2");
+        let fdb = lab.fdb("leaf2");
+        let gone = remote_vtep(&macs, H1_MAC).is_none()
+            && remote_vtep(&macs, STATIC_MAC).is_none()
+            && !fdb.contains("00:00:00:00:00:00 dst 1.1.1.1");
+        if gone { Ok(()) } else { Err(format!("{macs}\n{fdb}")) }
+    });
+    let removed = cut.elapsed();
+    // Only 1.1.1.1's routes went: 1.1.1.2 still floods.
+    assert!(lab.fdb("leaf2").contains("00:00:00:00:00:00 dst 1.1.1.2"), "{}", lab.fdb("leaf2"));
+    // h1 stays in the agent's table, not advertised.
+    assert_eq!(lab.agent_state()["proxy"]["mac-vrfs"]["blue"]["macs"][H1_MAC]["vtep"], "1.1.1.1");
+    eprintln!("liveness: detected down after {detected:?}, leaf2's FDB clean after {removed:?}");
+
+    let restored = Instant::now();
+    lab.script(&["vtep-restore", "1"]);
+    eventually("leaf2 holds 1.1.1.1's routes again", 20, || {
+        let (yes, why) = leaf2_has(&lab);
+        if yes { Ok(()) } else { Err(why) }
+    });
+    // Not before the 2 s hold-down: the probes answered at once.
+    assert!(restored.elapsed() >= Duration::from_secs(2), "back after {:?}", restored.elapsed());
+    assert_eq!(h1_sequence(&lab), sequence_before, "h1 comes back with its sequence");
+    assert!(lab.ping_eventually("h1", "10.0.0.104"), "h1 -> h4 after the restore");
+    let (sent, received) = stream.stop();
+    assert!(sent >= 30, "the ping stream ran: {sent} sent");
+    assert_eq!(sent, received, "h4 -> h2 lost {} of {sent} while 1.1.1.1 was down", sent - received);
+    assert!(lab.agent_log().contains("static VTEP down"), "{}", lab.agent_log());
 }

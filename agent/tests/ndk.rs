@@ -360,3 +360,58 @@ fn routes_stay_up_while_the_ndk_server_restarts_and_go_when_the_agent_is_deconfi
     assert_eq!(lab.ndk.calls_without_agent_name(), Vec::<String>::new());
     assert_eq!(lab.agent.terminate(Duration::from_secs(10)), Some(0), "{}", lab.log());
 }
+
+#[test]
+fn a_static_vtep_whose_bfd_session_goes_down_has_its_routes_withdrawn_until_it_is_back() {
+    let Some(mut lab) =
+        start("a_static_vtep_whose_bfd_session_goes_down_has_its_routes_withdrawn_until_it_is_back")
+    else {
+        return;
+    };
+    let Change::Set { json: mut agent, js_path, keys } = agent_node(&lab.gobgp, SOURCE) else {
+        unreachable!("agent_node sets")
+    };
+    // Integers as SR Linux may send them: strings.
+    agent["liveness"] = json!({"method": "bfd", "hold-down-secs": "1"});
+    let result = lab.ndk.commit(&[
+        Change::Set { json: agent, js_path, keys },
+        mac_vrf("blue", 100, 10100),
+        static_vtep("blue", "192.0.2.1", &["02:00:00:00:00:01"]),
+        static_vtep("blue", "192.0.2.2", &[]),
+    ]);
+    assert_eq!(result.ack, Some(Vec::new()), "accepted: {}", lab.log());
+    expect_routes(&lab.gobgp, &lab.log, &blue_routes(100, 10100));
+    let vtep_key = format!("{}.vtep{{.address==\"192.0.2.1\"}}", blue_key());
+
+    // BFD to 192.0.2.1 goes down: its RT-3 and its MAC go, 192.0.2.2 stays.
+    lab.ndk.bfd("192.0.2.1".parse().expect("ip"), ndk_proto::sdk::BfdSessionStatus::Down);
+    expect_routes(&lab.gobgp, &lab.log, &["rt3 192.0.2.2:100 192.0.2.2 vni 10100".to_owned()]);
+    let vtep = lab.telemetry_at(&vtep_key, |v| v["withdrawn-down"] == true);
+    assert_eq!((vtep["liveness"].clone(), vtep["liveness-method"].clone()), (json!("down"), json!("bfd")));
+    assert_eq!(vtep["rt3-advertised"], false, "{vtep}");
+    assert_eq!(lab.yang()[&vtep_key], vtep, "/yang and the NDK's state differ");
+    // Init (coming up) is not up yet: nothing returns.
+    lab.ndk.bfd("192.0.2.1".parse().expect("ip"), ndk_proto::sdk::BfdSessionStatus::Init);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(routes(&lab.gobgp), BTreeSet::from(["rt3 192.0.2.2:100 192.0.2.2 vni 10100".to_owned()]));
+
+    // Up again: after the 1 s hold-down everything is back, as it was.
+    let up = Instant::now();
+    lab.ndk.bfd("192.0.2.1".parse().expect("ip"), ndk_proto::sdk::BfdSessionStatus::Up);
+    expect_routes(&lab.gobgp, &lab.log, &blue_routes(100, 10100));
+    assert!(up.elapsed() >= Duration::from_secs(1), "back before the hold-down: {:?}", up.elapsed());
+    lab.telemetry_at(&vtep_key, |v| v["withdrawn-down"] == false && v["liveness"] == "up");
+    assert!(lab.log().contains("vtep-restored"), "{}", lab.log());
+
+    // bfd is refused standalone only: on SR Linux a per-VTEP override of
+    // another method for the same VTEP in a second mac-vrf is refused.
+    let mut vtep = static_vtep("red", "192.0.2.1", &[]);
+    if let Change::Set { json, .. } = &mut vtep {
+        json["liveness-method"] = "icmp".into();
+    }
+    let result = lab.ndk.commit(&[mac_vrf("red", 200, 10200), vtep]);
+    let refused = errors(result.ack.as_ref());
+    assert!(result.rolled_back && refused.len() == 1, "{result:?}");
+    assert!(refused[0].text.contains("one VTEP has one liveness method"), "{refused:?}");
+    assert_eq!(lab.agent.terminate(Duration::from_secs(10)), Some(0), "{}", lab.log());
+}

@@ -29,7 +29,8 @@ fn without_bpf_privileges_the_agent_runs_on_and_its_state_says_why() {
         &config,
         format!(
             "source-address: 127.0.0.1\npeer-port: {}\nlocal-as: 65000\nstate-file: ''\nlearning-interfaces: [lo]\n\
-             mac-vrfs:\n  blue:\n    evi: 100\n    vni: 100\n",
+             liveness: {{method: icmp}}\n\
+             mac-vrfs:\n  blue:\n    evi: 100\n    vni: 100\n    static-vteps: {{127.0.0.2: {{}}}}\n",
             free_port()
         ),
     )
@@ -60,6 +61,23 @@ fn without_bpf_privileges_the_agent_runs_on_and_its_state_says_why() {
     // The rest of the agent is up: the proxy has its mac-vrf, and the
     // process is still running a while later.
     assert!(state["proxy"]["mac-vrfs"]["blue"].is_object(), "{state}");
+    // ICMP liveness needs CAP_NET_RAW too: the VTEP stays unknown, its
+    // routes kept, and state says why.
+    let live: serde_json::Value = wait_for("the prober's error in state", Duration::from_secs(10), || {
+        let out = Command::new(AGENT)
+            .args(["show", "--http", &http, "--json"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+        let live = state["liveness"]["127.0.0.2"].clone();
+        if live["error"].is_string() { Ok(live) } else { Err(state.to_string()) }
+    });
+    assert!(live["error"].as_str().is_some_and(|e| e.contains("CAP_NET_RAW")), "{live}");
+    assert_eq!(live["state"], "unknown", "{live}");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = Command::new(AGENT).args(["show", "--http", &http, "--json"]).output().expect("show");
+    let state: serde_json::Value = serde_json::from_slice(&out.stdout).expect("state");
+    assert_eq!(state["proxy"]["mac-vrfs"]["blue"]["vteps"]["127.0.0.2"]["rt3-advertised"], true, "{state}");
     std::thread::sleep(Duration::from_secs(1));
     let again = Command::new(AGENT).args(["show", "--http", &http, "--json"]).output().expect("show");
     assert!(

@@ -10,9 +10,13 @@
 #   One service: VNI 16000000 (above 65535 on purpose), EVI 100, route target 65000:100, AS 65000.
 #
 # usage: lab.sh up | agent-config | agent-start | agent-stop | agent-kill | agent-reload | show
-#              | frr-restart LEAF | frr-kill LEAF | frr-start LEAF | down | demo [--keep]
+#              | frr-restart LEAF | frr-kill LEAF | frr-start LEAF | vtep-cut N | vtep-restore N
+#              | down | demo [--keep]
 #   SVA_LAB      namespace prefix (default: sva), so several labs can coexist
 #   AGENT_BIN    the agent binary (default: target/release/static-vxlan-agent)
+#   LIVENESS     the agent's liveness method for the static VTEPs (default icmp; none)
+#   HOLD_DOWN    its hold-down in seconds (default 5)
+#   vtep-cut N   takes static VTEP N's uplink down (a dead VTEP); vtep-restore N brings it back
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -55,8 +59,10 @@ net_up() {
         i=$((i + 1))
     done
     x spine sysctl -qw net.ipv4.ip_forward=1
-    # The agent's own address, on leaf1 (SR Linux: a loopback of the default network-instance).
+    # The agent's own address, on leaf1 (SR Linux: a loopback of the default network-instance),
+    # reachable from the static VTEPs: the agent's ICMP probes come from it.
     x leaf1 ip addr add 1.1.1.254/32 dev lo
+    x spine ip route add 1.1.1.254/32 via 192.168.100.9
 
     # Static VTEPs: classic Linux static VXLAN with data-plane learning and a flood list.
     for s in 1 2; do
@@ -176,6 +182,10 @@ hold-time: 9
 state-file: $W/learned-table.json
 learning-interfaces: [up0]
 mac-aging-secs: ${AGING:-300}
+# A static VTEP that stops answering pings for 0.9 s has its routes withdrawn.
+liveness:
+  method: ${LIVENESS:-icmp}
+  hold-down-secs: ${HOLD_DOWN:-5}
 mac-vrfs:
   blue:
     evi: 100
@@ -255,6 +265,16 @@ frr_restart() {
 
 agent_reload() { kill -HUP "$(cat "$W/agent.pid")"; }
 
+# vtep_cut N / vtep_restore N: static VTEP N (1 or 2) loses its uplink, or
+# gets it back with its routes (a link going down takes them with it).
+vtep_cut() { x "static$1" ip link set up0 down; }
+vtep_restore() {
+    local i=$1
+    x "static$i" ip link set up0 up
+    x "static$i" ip route replace default via "192.168.100.$((4 * i - 2))" src "1.1.1.$i"
+    x spine ip route replace "1.1.1.$i/32" via "192.168.100.$((4 * i - 3))"
+}
+
 ping_ok() { x "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
 
 # retry_ping FROM TO: up to 10 tries (the first ARP teaches the agent).
@@ -305,9 +325,11 @@ agent-reload) agent_reload ;;
 frr-restart) frr_restart "${2:-leaf1}" ;;
 frr-kill) bgpd_stop "${2:-leaf1}" KILL ;;
 frr-start) bgpd_start "${2:-leaf1}" ;;
+vtep-cut) vtep_cut "${2:?static VTEP number}" ;;
+vtep-restore) vtep_restore "${2:?static VTEP number}" ;;
 show) show ;;
 down) down ;;
 demo) demo "${2:-}" ;;
-help | -h | --help) sed -n '12,15p' "$0" ;;
-*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|frr-kill LEAF|frr-start LEAF|down|demo [--keep]"; exit 2 ;;
+help | -h | --help) sed -n '12,19p' "$0" ;;
+*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|frr-kill LEAF|frr-start LEAF|vtep-cut N|vtep-restore N|down|demo [--keep]"; exit 2 ;;
 esac

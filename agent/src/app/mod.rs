@@ -1,5 +1,5 @@
-//! The running agent: one task owns the proxy core; child tasks and one
-//! thread do the I/O and talk to it over bounded channels.
+//! The running agent: one task owns the proxy core; child tasks and
+//! threads do the I/O and talk to it over bounded channels.
 //!
 //! ```text
 //!   snooper thread ──Learned (bounded 4096)──┐          ┌──► speaker: Announce / Withdraw
@@ -7,7 +7,8 @@
 //!    attachments every 2 s) ◄──IgnoreVteps───┤  agent   │
 //!   speaker events ──Route/Withdrawn/Up/Down─►│   task   ├──► snooper thread: ignore set
 //!   tick (1 s), SIGHUP (YAML reload), SIGTERM►│ (owns    ├──► log: notices
-//!   NDK client task ──Configure / State──────►│  Core)   └──► replies: verdicts, state
+//!   NDK client task ──Configure / State──────►│  Core)   ├──► prober thread: VTEPs to probe
+//!   ICMP prober thread ──up/down, counters───►│          └──► replies: verdicts, state
 //!   HTTP /state, /metrics ──State────────────►│
 //! ```
 //!

@@ -86,7 +86,7 @@ impl Prober {
 /// One VTEP being probed.
 struct Target {
     up: Option<bool>,
-    /// The last reply, or when probing started.
+    /// When the last answered probe was sent, or when probing started.
     heard_at: Instant,
     stats: ProbeStats,
 }
@@ -134,7 +134,12 @@ impl ProberLoop {
             // Commands first: they change what the round probes.
             loop {
                 match commands.try_recv() {
-                    Ok(command) => self.command(command),
+                    Ok(command) => {
+                        // New settings or targets: probe at once, not at
+                        // the old interval's next round.
+                        self.command(command);
+                        next_round = Instant::now();
+                    }
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -153,7 +158,10 @@ impl ProberLoop {
                 self.receive_until(Instant::now() + wait);
             } else {
                 match commands.recv_timeout(wait.max(Duration::from_millis(10))) {
-                    Ok(command) => self.command(command),
+                    Ok(command) => {
+                        self.command(command);
+                        next_round = Instant::now();
+                    }
                     Err(std_mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 }
@@ -219,9 +227,17 @@ impl ProberLoop {
         let detection = self.interval * self.multiplier;
         let mut changes = Vec::new();
         for (vtep, target) in &mut self.targets {
-            if target.up != Some(false) && now.duration_since(target.heard_at) >= detection {
+            if target.up != Some(false)
+                && target.stats.sent > 0
+                && now.duration_since(target.heard_at) >= detection
+            {
                 target.up = Some(false);
                 changes.push(*vtep);
+            }
+            if target.stats.sent == 0 {
+                // The detection time counts from the first probe sent, not
+                // from when the target was given or the socket opened.
+                target.heard_at = now;
             }
             self.sequence = self.sequence.wrapping_add(1);
             let packet = echo_request(self.ident, self.sequence);
@@ -264,7 +280,9 @@ impl ProberLoop {
             }
             let now = Instant::now();
             let Some(target) = self.targets.get_mut(&vtep) else { continue };
-            target.heard_at = now;
+            // Counted from when the answered probe left: down is then
+            // exactly `multiplier` unanswered probes in a row.
+            target.heard_at = sent_at;
             target.stats.answered += 1;
             target.stats.last_rtt_us = u64::try_from(now.duration_since(sent_at).as_micros()).ok();
             if target.up != Some(true) {
