@@ -21,7 +21,8 @@ import static_vxlan_agent_cli as logic  # noqa: E402
 
 AGENT_LEAVES = ["oper-state", "oper-reason", "source-address", "peer-address", "evpn-vteps"]
 BGP_LEAVES = ["state", "peer-id", "advertised-routes", "last-down-reason"]
-VTEP_LEAVES = ["origin", "rt3-advertised", "mac-count", "liveness"]
+VTEP_LEAVES = ["origin", "rt3-advertised", "mac-count", "liveness", "liveness-method", "last-rtt-us",
+               "liveness-error", "withdrawn-down"]
 MAC_LEAVES = ["vtep", "source", "sequence", "status", "ip"]
 
 

@@ -196,6 +196,27 @@ def _table(headers, rows):
     return "\n".join(out)
 
 
+def _rt3(vtep):
+    """Whether a VTEP's RT-3 is advertised, and why not when its liveness check found it down."""
+    if vtep.get("rt3-advertised"):
+        return "yes"
+    return "no (VTEP down)" if vtep.get("withdrawn-down") else "no"
+
+
+def _liveness(vtep):
+    """The liveness check's verdict with its method and, for ICMP, the last round trip."""
+    text = vtep.get("liveness", "unknown")
+    method = vtep.get("liveness-method")
+    if method:
+        text += f" ({method}"
+        if vtep.get("last-rtt-us") is not None:
+            text += f", {vtep['last-rtt-us']} us"
+        text += ")"
+    if vtep.get("liveness-error"):
+        text += f": {vtep['liveness-error']}"
+    return text
+
+
 def render_state(state, mac_vrf=None):
     """The agent's state as text tables: the BGP session, then per mac-vrf its
     VTEPs and its MACs with sources and sequence numbers."""
@@ -219,8 +240,7 @@ def render_state(state, mac_vrf=None):
         lines.append("")
         lines.append(f"mac-vrf {name}: {vrf.get('oper-state', 'unknown')}, {vrf.get('mac-count', 0)} MACs")
         vteps = [
-            (ip, v.get("origin", ""), "yes" if v.get("rt3-advertised") else "no", v.get("mac-count", 0),
-             v.get("liveness", "unknown"))
+            (ip, v.get("origin", ""), _rt3(v), v.get("mac-count", 0), _liveness(v))
             for ip, v in sorted(vrf.get("vtep", {}).items(), key=lambda kv: ipaddress.ip_address(kv[0]))
         ]
         lines.append(_table(["VTEP", "origin", "RT-3", "MACs", "liveness"], vteps))

@@ -140,6 +140,22 @@ fn icmp_probes_find_static_vteps_up_and_down() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
     }
+    // `show` lists each VTEP's check and whether its routes are withdrawn.
+    let show = agent_ns.exec(AGENT, &["show", "--http", &http]);
+    let show = String::from_utf8_lossy(&show.stdout).into_owned();
+    let row = |ip: &str| {
+        show.lines()
+            .find(|l| l.trim_start().starts_with(ip) && l.contains("icmp"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let missing_row: Vec<String> = row("10.201.0.99").split_whitespace().map(str::to_owned).collect();
+    assert_eq!(
+        (missing_row.get(1), missing_row.get(2), missing_row.last()),
+        (Some(&"icmp".to_owned()), Some(&"down".to_owned()), Some(&"withdrawn".to_owned())),
+        "{show}"
+    );
+    assert!(row("10.201.0.2").contains(" up ") && row("10.201.0.2").ends_with("advertised"), "{show}");
     let text = log_text();
     assert!(text.contains("static VTEP down") && text.contains("vtep-restored"), "{text}");
     assert!(!text.contains("panicked"), "{text}");

@@ -199,6 +199,19 @@ def test_the_tables_render_what_a_real_agent_publishes(tmp_path):
     assert logic.render_state({"mac-vrfs": {}}).startswith("static-vxlan-agent is not configured")
 
 
+def test_a_vtep_found_down_says_so():
+    vtep = {"origin": "configured", "rt3-advertised": False, "mac-count": 2, "liveness": "down",
+            "liveness-method": "icmp", "last-rtt-us": 85, "withdrawn-down": True}
+    state = {"agent": {"oper-state": "up", "bgp": {}}, "mac-vrfs": {"blue": {"vtep": {"192.0.2.1": vtep}}}}
+    row = next(line for line in logic.render_state(state).splitlines() if "192.0.2.1" in line)
+    assert [c.strip() for c in row.strip("|").split("|")] == [
+        "192.0.2.1", "configured", "no (VTEP down)", "2", "down (icmp, 85 us)"]
+    unknown = {"liveness": "unknown", "liveness-method": "icmp", "rt3-advertised": True,
+               "liveness-error": "cannot open a raw ICMP socket"}
+    assert logic._liveness(unknown) == "unknown (icmp): cannot open a raw ICMP socket"
+    assert logic._rt3(unknown) == "yes"
+
+
 def test_the_framework_modules_are_glue_only():
     """They compile, define the Plugin class SR Linux looks for, and import
     only the framework and the logic module."""

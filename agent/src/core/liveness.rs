@@ -90,12 +90,15 @@ impl Core {
         self.restore_held();
     }
 
-    /// True if `vtep` is a static VTEP of ours with a liveness method.
+    /// True if `vtep` is a static VTEP of ours with a liveness method and
+    /// not a native EVPN VTEP (whose routes are its own, not ours).
     fn has_liveness(&self, vtep: Ipv4Addr) -> bool {
         let Some(config) = &self.config else { return false };
         let known = config.mac_vrfs.values().any(|m| m.static_vteps.contains_key(&vtep))
             || self.vrfs.values().any(|v| v.discovered.contains_key(&vtep));
-        known && config.liveness_method(vtep) != LivenessMethod::None
+        known
+            && config.liveness_method(vtep) != LivenessMethod::None
+            && !self.evpn_vteps.contains_key(&vtep.into())
     }
 
     /// The VTEPs to probe with ICMP: every static VTEP (configured or

@@ -573,3 +573,44 @@ fn a_mac_stays_lost_while_any_route_that_beat_it_remains() {
 fn state_json(core: &Core) -> serde_json::Value {
     serde_json::to_value(core.state()).expect("state serializes")
 }
+
+fn probes(out: &[Output]) -> Option<Vec<Ipv4Addr>> {
+    out.iter().find_map(|o| if let Output::Probe(vteps) = o { Some(vteps.clone()) } else { None })
+}
+
+#[test]
+fn icmp_probes_go_to_static_vteps_only_never_to_evpn_ones() {
+    let mut config = config();
+    config.liveness.method = crate::config::model::LivenessMethod::Icmp;
+    let (mut core, out) = core_with(config);
+    assert_eq!(probes(&out), Some(vec![A, B]));
+    // B turns out to speak EVPN itself: we stop speaking for it, and stop
+    // probing it (what it advertises says it is alive).
+    let out = core.process(1000, rt3_from_evpn("b-rt3", B));
+    assert_eq!(probes(&out), Some(vec![A]));
+    // A down report for it changes nothing: its routes are not ours.
+    let out = core.process(2000, Input::VtepLiveness { vtep: B, up: false });
+    assert!(out.is_empty(), "{out:?}");
+    // A method of `none` for A: no probes at all, and a report is ignored.
+    let mut none = core.config.clone().expect("configured");
+    if let Some(a) = none.mac_vrfs.get_mut("blue").and_then(|v| v.static_vteps.get_mut(&A)) {
+        a.liveness_method = Some(crate::config::model::LivenessMethod::None);
+    }
+    let out = core.process(3000, Input::Config(Box::new(none)));
+    assert_eq!(probes(&out), Some(vec![]));
+    let out = core.process(4000, Input::VtepLiveness { vtep: A, up: false });
+    assert!(out.is_empty(), "{out:?}");
+}
+
+#[test]
+fn a_vtep_withdrawn_when_its_check_is_switched_off_comes_back_at_once() {
+    let mut config = config();
+    config.liveness.method = crate::config::model::LivenessMethod::Icmp;
+    let (mut core, _) = core_with(config.clone());
+    let out = core.process(1000, Input::VtepLiveness { vtep: A, up: false });
+    assert_eq!(withdrawn(&out), 2, "A's RT-3 and its static MAC: {out:?}");
+    config.liveness.method = crate::config::model::LivenessMethod::None;
+    let out = core.process(2000, Input::Config(Box::new(config)));
+    assert_eq!(announced(&out).len(), 2, "without a check A is up: {out:?}");
+    assert!(core.withdrawn_vteps().is_empty());
+}
