@@ -28,6 +28,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 apt_packages=(
     frr gobgpd iproute2 iputils-ping iputils-arping tcpdump tshark bpftool
     libyang2-tools rpm curl python3-venv python3-pip musl-tools ca-certificates build-essential
+    debootstrap lintian
 )
 missing=()
 for package in "${apt_packages[@]}"; do
@@ -109,6 +110,36 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]
     cargo install --force --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 else
     say "cargo-fuzz $CARGO_FUZZ_VERSION: present"
+fi
+
+# --- cargo-deb (scripts/build-deb.sh) ------------------------------------------
+if [ "$(cargo deb --version 2>/dev/null | awk '{print $NF}')" != "$CARGO_DEB_VERSION" ]; then
+    say "installing cargo-deb $CARGO_DEB_VERSION (about four minutes)"
+    cargo install --force --locked cargo-deb --version "$CARGO_DEB_VERSION"
+else
+    say "cargo-deb $CARGO_DEB_VERSION: present"
+fi
+
+# --- A Debian 12 root for the package test (agent/debian/tests) ---------------
+# minbase plus man-db (man works there), systemd (systemd-analyze --root
+# verifies the unit against it) and procps (/bin/kill for ExecReload).
+# Cached outside the repository; made once, in a temporary directory renamed
+# into place, so an interrupted run leaves nothing half made. Its package
+# list is kept beside it.
+roots=${SVA_ROOTS:-/var/cache/static-vxlan-agent/roots}
+if is_root && [ ! -x "$roots/bookworm/usr/bin/man" ]; then
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$mirror" ] || die "no Debian mirror in the host's apt sources for debootstrap"
+    say "making the Debian 12 root in $roots/bookworm (about 40 s, 330 MB)"
+    mkdir -p "$roots"
+    rm -rf "$roots/bookworm.tmp"
+    debootstrap --variant=minbase --include=man-db,systemd,procps bookworm "$roots/bookworm.tmp" "$mirror" >"$roots/bookworm.log" 2>&1 ||
+        die "debootstrap failed: $roots/bookworm.log"
+    chroot "$roots/bookworm.tmp" dpkg-query -W >"$roots/bookworm.packages"
+    mv "$roots/bookworm.tmp" "$roots/bookworm"
+else
+    say "Debian 12 root for the package test: ${roots}/bookworm $( [ -d "$roots/bookworm" ] && echo present || echo 'skipped (not root)')"
 fi
 
 # --- Python ------------------------------------------------------------------

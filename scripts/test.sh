@@ -92,9 +92,10 @@ step cargo-test cargo cargo test --workspace --locked
 step fuzz check "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"
 
 # --- Python: the CLI plugins, the RPM (built and installed into a scratch
-# root), the containerlab topologies against containerlab's schema -----------------
+# root), the Debian package (built, linted, installed into a Debian 12 root),
+# the containerlab topologies against containerlab's schema -----------------
 python_tests=()
-for dir in cli-plugin rpm labs; do
+for dir in cli-plugin rpm agent/debian labs; do
     if [ -n "$(find "$dir" -path '*/tests/test_*.py' -print -quit 2>/dev/null)" ]; then
         python_tests+=("$dir")
     fi

@@ -8,6 +8,8 @@ EBPF_NIGHTLY=nightly-2026-05-19
 BPF_LINKER_VERSION=0.13.0
 PYTEST_VERSION=9.2.0
 CARGO_FUZZ_VERSION=0.13.2
+# Packs the Debian package (scripts/build-deb.sh).
+CARGO_DEB_VERSION=3.8.0
 # The official NDK bindings the wire-compatibility test compares our protos
 # with, and the protobuf runtime they were generated for (their pin).
 SRLINUX_NDK_PY_VERSION=0.5.0

@@ -19,7 +19,7 @@
 )]
 
 // The command-line edge's dependencies, not the library's.
-use {clap as _, tracing_subscriber as _};
+use {clap as _, clap_complete as _, clap_mangen as _, tracing_subscriber as _};
 
 pub mod app;
 pub mod bgp;

@@ -58,6 +58,7 @@ enum Cmd {
         agent_name: String,
         /// Serve state on this address: GET /state (JSON), /metrics
         /// (Prometheus). A bare port means loopback: `8479` is 127.0.0.1:8479.
+        /// Overrides `http:` in the configuration file.
         #[arg(long, env = "SVA_HTTP", value_parser = http_address)]
         http: Option<SocketAddr>,
     },
@@ -75,6 +76,18 @@ enum Cmd {
         /// The configuration file.
         config: PathBuf,
     },
+    /// Write the man page (static-vxlan-agent.1) into a directory (for packaging).
+    #[command(hide = true)]
+    Manpage {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Print a shell completion script (for packaging).
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,6 +98,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal; plain lines for journald and
+        // log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Cmd::Run { config, ndk: _, ndk_address, agent_name, http } => {
@@ -116,6 +132,15 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { config } => {
             app::load_config(&config).map(|_| println!("{}: valid", config.display()))
         }
+        Cmd::Manpage { dir } => write_man_page(&dir),
+        Cmd::Completions { shell } => {
+            // Into a buffer first: clap_complete panics when its writer
+            // fails (a closed pipe); ours returns the error.
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "static-vxlan-agent", &mut script);
+            std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,13 +151,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--http`: an address, or a bare port on loopback (state is for the
-/// operator on the box, not for the network, unless they say so).
+/// `--http`: an address, or a bare port on loopback.
 fn http_address(text: &str) -> Result<SocketAddr, String> {
-    if let Ok(port) = text.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    text.parse().map_err(|e| format!("{text}: not a port or an address:port ({e})"))
+    static_vxlan_agent::config::model::http_address(text)
+}
+
+/// Writes the man page, `static-vxlan-agent.1`, into `dir`.
+fn write_man_page(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+    let path = dir.join("static-vxlan-agent.1");
+    std::fs::write(&path, page).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 fn show(http: SocketAddr, json: bool) -> anyhow::Result<()> {

@@ -44,7 +44,7 @@ use self::{agent::Agent, events::speaker_input, http::serve_http};
 pub use crate::state::SnooperStatus;
 use crate::{
     bgp::session::{Event, Speaker},
-    config::model::Config,
+    config::model::{Config, http_address},
     control::Request,
     core::msg::{Input, Learned},
     ndk::client::{self as ndk_client, NdkOptions},
@@ -88,7 +88,14 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let (probe_tx, mut probe_rx) = mpsc::channel::<prober::ProbeReport>(64);
     let mut agent = Agent::new(learned_tx, snoop_tx, probe_tx, options.capabilities.clone());
     let (request_tx, mut request_rx) = mpsc::channel::<Request>(16);
-    if let Some(addr) = options.http {
+    // Standalone, the file may say where to serve state; --http wins.
+    let first_config = match &options.source {
+        Source::Yaml(path) => Some(load_config(path)?),
+        Source::Ndk(_) => None,
+    };
+    let from_file = first_config.as_ref().and_then(|c| c.http.as_deref()).map(http_address).transpose();
+    let http = options.http.or(from_file.map_err(|e| anyhow::anyhow!("http: {e}"))?);
+    if let Some(addr) = http {
         let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         info!(%addr, "serving state over HTTP");
         tokio::spawn(serve_http(listener, request_tx.clone()));
@@ -98,7 +105,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     match &options.source {
         Source::Yaml(path) => {
             agent.config_source = path.display().to_string();
-            agent.configure(Some(load_config(path)?)).await?;
+            agent.configure(first_config).await?;
             info!(path = %path.display(), "running");
         }
         Source::Ndk(ndk) => {

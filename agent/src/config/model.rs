@@ -109,6 +109,12 @@ pub struct Config {
     #[serde(default = "yes")]
     pub learn_nd: bool,
 
+    // ----- standalone only (the core ignores this; no YANG leaf) -----
+    /// Serve state (`/state`, `/yang`, `/metrics`) on this address: a bare
+    /// port is loopback. `--http` on the command line wins; read at start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+
     // ----- restarts (the core ignores this) -----
     /// Where the learned table is kept across restarts ("" keeps nothing).
     #[serde(default = "default_state_file")]
@@ -383,6 +389,11 @@ impl Config {
         if self.md5_password.as_ref().is_some_and(|p| p.is_empty() || p.len() > 80) {
             return error(format!("{root}/md5-password"), "must be 1 to 80 characters");
         }
+        if let Some(http) = &self.http
+            && let Err(reason) = http_address(http)
+        {
+            return error(format!("{root}/http"), &reason);
+        }
         // The YANG range; the YAML has no schema to enforce it.
         if !(1..=86_400).contains(&self.mac_aging_secs) {
             return error(format!("{root}/mac-aging-secs"), "must be 1..86400 seconds");
@@ -524,6 +535,16 @@ impl Config {
     }
 }
 
+/// An HTTP address as `--http` and `http:` take it: `host:port`, or a bare
+/// port on loopback (state is for the operator on the box unless they say
+/// otherwise).
+pub fn http_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|e| format!("{text}: not a port or an address:port ({e})"))
+}
+
 const fn yes() -> bool {
     true
 }
@@ -620,6 +641,8 @@ mod mac_set_text {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::{Config, Ipv4Prefix};
 
     #[test]
@@ -655,8 +678,9 @@ mod tests {
             "static-vteps": {"192.0.2.1": {"static-macs": ["02:00:00:00:00:01"]}}}}}"#;
         let config: Config = serde_json::from_str(base).expect("valid");
         assert_eq!(config.validate(), Ok(()));
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
             ("hold-time", r#"{"source-address": "192.0.2.254", "hold-time": 2}"#),
+            ("static-vxlan-agent/http", r#"{"source-address": "192.0.2.254", "http": "localhost"}"#),
             (
                 "/vni",
                 r#"{"source-address": "192.0.2.254", "mac-vrfs": {"blue": {"evi": 1, "vni": 16777216}}}"#,
@@ -731,6 +755,97 @@ mod tests {
                 refused(&|j| j["mac-vrfs"]["blue"]["static-vteps"][ours] = serde_json::json!({}), true);
             assert!(error.path.ends_with(&format!("static-vtep[vtep-ip={ours}]")), "{error}");
             assert!(error.reason.contains("own source-address or its BGP peer"), "{error}");
+        }
+    }
+
+    /// The YAML keys of a configuration as dotted paths, map keys under
+    /// `mac-vrfs` and `static-vteps` written `NAME` and `IP`, with their
+    /// values as text.
+    fn flat_keys(value: &serde_json::Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+        let Some(map) = value.as_object() else {
+            let text = match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            out.insert(prefix.to_owned(), text);
+            return;
+        };
+        for (key, member) in map {
+            let key = match prefix.rsplit('.').next() {
+                Some("mac-vrfs") => "NAME",
+                Some("static-vteps") => "IP",
+                _ => key.as_str(),
+            };
+            let path = if prefix.is_empty() { key.to_owned() } else { format!("{prefix}.{key}") };
+            flat_keys(member, &path, out);
+        }
+    }
+
+    #[test]
+    fn the_standalone_reference_names_every_key_with_its_default() {
+        let doc = include_str!("../../../docs/STANDALONE.md");
+        let yang = include_str!("../../../yang/static-vxlan-agent.yang");
+        // `| `key` | type | default | YANG leaf |` rows.
+        let rows: BTreeMap<String, (String, String)> = doc
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+                let key = cells.first()?.strip_prefix('`')?.strip_suffix('`')?;
+                (cells.len() == 4 && !key.starts_with('/'))
+                    .then(|| (key.to_owned(), (cells[2].to_owned(), cells[3].to_owned())))
+            })
+            .collect();
+        // Every key the model has: a configuration with every optional part.
+        let full: Config = serde_json::from_value(serde_json::json!({
+            "source-address": "192.0.2.254", "peer-address": "192.0.2.253", "peer-as": 65001,
+            "listen-port": 1179, "http": "8479", "learning-netns": "srbase",
+            "auto-discover": {"allowed-prefixes": ["192.0.2.0/24"], "max-vteps": 4},
+            "mac-vrfs": {"blue": {"evi": 1, "vni": 1, "route-target": "65000:1",
+                "static-vteps": {"192.0.2.1": {"static-macs": [], "liveness-method": "icmp"}}}}
+        }))
+        .expect("valid");
+        let mut keys = BTreeMap::new();
+        flat_keys(&serde_json::to_value(&full).expect("serializes"), "", &mut keys);
+        // Not serialized (a secret), but a key all the same.
+        keys.insert("md5-password".into(), String::new());
+        let documented: std::collections::BTreeSet<&String> = rows.keys().collect();
+        assert_eq!(documented, keys.keys().collect(), "docs/STANDALONE.md's reference and the model differ");
+        // Defaults: what a configuration that leaves a key out gets.
+        let minimal: Config = serde_json::from_value(serde_json::json!({
+            "source-address": "192.0.2.254",
+            "mac-vrfs": {"blue": {"evi": 1, "vni": 1, "static-vteps": {"192.0.2.1": {}}}}
+        }))
+        .expect("valid");
+        let mut defaults = BTreeMap::new();
+        flat_keys(&serde_json::to_value(&minimal).expect("serializes"), "", &mut defaults);
+        let required = ["source-address", "mac-vrfs.NAME.evi", "mac-vrfs.NAME.vni"];
+        for (key, (default, leaf)) in &rows {
+            match defaults.get(key) {
+                // Given in the minimal configuration, so required.
+                Some(_) if required.contains(&key.as_str()) => assert_eq!(default, "required", "{key}"),
+                Some(value) if value == "null" => assert!(default.starts_with("none"), "{key}: {default}"),
+                Some(value) => {
+                    assert!(
+                        default.starts_with(&format!("`{value}`")),
+                        "{key}: documented {default}, model {value}"
+                    );
+                }
+                None => assert!(
+                    default.starts_with("none") || default.starts_with("required"),
+                    "{key}: not in a minimal configuration, so its default is none or it is required: {default}"
+                ),
+            }
+            if leaf.starts_with('—') {
+                assert_eq!(key, "http", "only http is standalone only");
+                continue;
+            }
+            let name = leaf.trim_matches('`');
+            assert!(
+                ["leaf", "leaf-list", "container", "list"]
+                    .iter()
+                    .any(|kind| yang.contains(&format!("{kind} {name} {{"))),
+                "{key}: no YANG leaf {name}"
+            );
         }
     }
 
