@@ -1,7 +1,9 @@
 //! Property: for any sequence of inputs, the routes the core's outputs
 //! leave advertised equal the routes its state calls for; nothing is ever
-//! advertised behind a native EVPN VTEP or a static VTEP found down; no withdrawal names a route that
-//! is not advertised; no announcement repeats one that is.
+//! advertised behind a native EVPN VTEP or a static VTEP found down; the
+//! VTEPs the driver is told to probe are the ones the state calls for; no
+//! withdrawal names a route that is not advertised; no announcement
+//! repeats one that is.
 #![allow(
     unused_crate_dependencies,
     reason = "an integration test links every dependency of its crate but uses few"
@@ -134,6 +136,7 @@ proptest! {
         let mut core = Core::new();
         let mut rib: BTreeMap<EvpnRouteKey, OutRoute> = BTreeMap::new();
         let mut now = 0;
+        let mut probed: Vec<Ipv4Addr> = Vec::new();
         let mut all = vec![Step::Config { variant: 0 }];
         all.extend(steps);
         for (i, step) in all.iter().enumerate() {
@@ -148,13 +151,16 @@ proptest! {
                     Output::Withdraw(key) => {
                         prop_assert!(rib.remove(&key).is_some(), "step {i}: withdrawal of unknown {key:?}");
                     }
-                    Output::IgnoreVteps(_) | Output::Probe(_) | Output::ForgetSeen(_) | Output::Notice(_) => {}
+                    Output::Probe(vteps) => probed = vteps,
+                    Output::IgnoreVteps(_) | Output::ForgetSeen(_) | Output::Notice(_) => {}
                 }
             }
             prop_assert_eq!(&rib, &core.desired_routes(), "step {}: {:?}", i, step);
             let advertised: BTreeMap<_, _> = core.advertised().map(|r| (r.route.key(), r)).collect();
             prop_assert_eq!(&rib, &advertised, "step {}: the core's own table", i);
             prop_assert_eq!(core.advertised_count(), rib.len(), "step {}", i);
+            // The driver probes exactly what the state calls for.
+            prop_assert_eq!(&probed, &core.probe_targets(), "step {}: probe targets", i);
             let evpn = core.evpn_vteps();
             for route in rib.values() {
                 prop_assert!(!evpn.contains(&route.attributes.next_hop),

@@ -1,8 +1,9 @@
 //! ICMP liveness on a real kernel (issue 22): the agent in one network
-//! namespace probes two static VTEPs through a veth pair, one answering
-//! and one that never existed. The answering one is up (replies counted,
-//! a round trip measured), the missing one is down from the start (not an
-//! error) and its routes are withdrawn; taking the veth down makes the
+//! namespace probes static VTEPs through a veth pair, one answering, one
+//! that never existed on the link, and one with no route at all (its
+//! probes cannot even leave: down too, not unknown). The answering one is
+//! up (replies counted, a round trip measured), the others are down from
+//! the start (not an error) and their routes are withdrawn; taking the veth down makes the
 //! first one down too, bringing it up makes it up again. `/metrics` says
 //! the same. Without `CAP_NET_RAW` (`without_privileges.rs`) the
 //! VTEPs stay unknown.
@@ -60,7 +61,7 @@ fn icmp_probes_find_static_vteps_up_and_down() {
             "source-address: 10.201.0.1\npeer-address: 127.0.0.1\npeer-port: {}\nlocal-as: 65000\n\
              state-file: ''\nliveness:\n  method: icmp\n  interval-ms: 100\n  multiplier: 3\n  hold-down-secs: 1\n\
              mac-vrfs:\n  blue:\n    evi: 100\n    vni: 100\n    static-vteps:\n\
-             \x20     10.201.0.2: {{static-macs: ['02:00:00:00:00:01']}}\n      10.201.0.99: {{}}\n",
+             \x20     10.201.0.2: {{static-macs: ['02:00:00:00:00:01']}}\n      10.201.0.99: {{}}\n      10.209.0.1: {{}}\n",
             free_port()
         ),
     )
@@ -83,9 +84,10 @@ fn icmp_probes_find_static_vteps_up_and_down() {
         let state = agent_state(&agent_ns, &http)?;
         let (up, _) = vtep(&state, "10.201.0.2");
         let (missing, _) = vtep(&state, "10.201.0.99");
+        let (unroutable, _) = vtep(&state, "10.209.0.1");
         // The counters follow the verdicts, about once a second.
         let counted = up["probes-answered"].as_u64() >= Some(1) && missing["probes-sent"].as_u64() >= Some(3);
-        if up["state"] == "up" && missing["state"] == "down" && counted {
+        if up["state"] == "up" && missing["state"] == "down" && unroutable["state"] == "down" && counted {
             Ok(state)
         } else {
             Err(format!("{state}\n{}", log_text()))
@@ -107,6 +109,10 @@ fn icmp_probes_find_static_vteps_up_and_down() {
         (Value::Bool(false), Value::Bool(true))
     );
     assert!(missing.get("error").is_none(), "unreachable is down, not an error: {missing}");
+    // No route: no probe left (none counted as sent), and the VTEP is down.
+    let (unroutable, unroutable_vtep) = vtep(&state, "10.209.0.1");
+    assert_eq!(unroutable["probes-sent"], 0, "{unroutable}");
+    assert_eq!(unroutable_vtep["withdrawn-down"], true, "{unroutable_vtep}");
 
     // The link goes: 10.201.0.2 is down, its routes withdrawn; back: up,
     // and after the 1 s hold-down advertised again.

@@ -86,8 +86,9 @@ impl Prober {
 /// One VTEP being probed.
 struct Target {
     up: Option<bool>,
-    /// When the last answered probe was sent, or when probing started.
-    heard_at: Instant,
+    /// When the last answered probe was sent, or the first round that
+    /// tried one; none before that round.
+    heard_at: Option<Instant>,
     stats: ProbeStats,
 }
 
@@ -174,23 +175,39 @@ impl ProberLoop {
             ProberCommand::Settings { source, interval, multiplier } => {
                 self.interval = interval;
                 self.multiplier = multiplier.max(1);
-                if self.source != Some(source) || self.socket.is_none() {
+                if self.source != Some(source) {
                     self.source = Some(source);
-                    self.open(source);
+                    self.socket = None;
                 }
             }
             ProberCommand::Targets(vteps) => {
-                let now = Instant::now();
                 self.targets.retain(|vtep, _| vteps.contains(vtep));
                 for vtep in vteps {
                     self.targets.entry(vtep).or_insert(Target {
                         up: None,
-                        heard_at: now,
+                        heard_at: None,
                         stats: ProbeStats::default(),
                     });
                 }
                 self.pending.retain(|_, (vtep, _)| self.targets.contains_key(vtep));
             }
+        }
+        self.sync_socket();
+    }
+
+    /// A raw ICMP socket sees every ICMP packet of the namespace: it is
+    /// open only while there is a VTEP to probe (and so is its error, if it
+    /// cannot be opened: an agent without icmp liveness has nothing to say).
+    fn sync_socket(&mut self) {
+        match (self.targets.is_empty(), self.source) {
+            (false, Some(source)) if self.socket.is_none() => self.open(source),
+            (true, _) => {
+                self.socket = None;
+                if self.error.take().is_some() {
+                    let _ = self.reports.blocking_send(ProbeReport::Error(None));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -227,17 +244,14 @@ impl ProberLoop {
         let detection = self.interval * self.multiplier;
         let mut changes = Vec::new();
         for (vtep, target) in &mut self.targets {
-            if target.up != Some(false)
-                && target.stats.sent > 0
-                && now.duration_since(target.heard_at) >= detection
-            {
+            // The detection time counts from the first round that tried a
+            // probe, not from when the target was given or the socket
+            // opened; a probe that cannot even leave (no route) counts as
+            // unanswered.
+            let heard_at = *target.heard_at.get_or_insert(now);
+            if target.up != Some(false) && now.duration_since(heard_at) >= detection {
                 target.up = Some(false);
                 changes.push(*vtep);
-            }
-            if target.stats.sent == 0 {
-                // The detection time counts from the first probe sent, not
-                // from when the target was given or the socket opened.
-                target.heard_at = now;
             }
             self.sequence = self.sequence.wrapping_add(1);
             let packet = echo_request(self.ident, self.sequence);
@@ -282,7 +296,7 @@ impl ProberLoop {
             let Some(target) = self.targets.get_mut(&vtep) else { continue };
             // Counted from when the answered probe left: down is then
             // exactly `multiplier` unanswered probes in a row.
-            target.heard_at = sent_at;
+            target.heard_at = Some(sent_at);
             target.stats.answered += 1;
             target.stats.last_rtt_us = u64::try_from(now.duration_since(sent_at).as_micros()).ok();
             if target.up != Some(true) {

@@ -104,7 +104,8 @@ impl Core {
     /// The VTEPs to probe with ICMP: every static VTEP (configured or
     /// discovered) whose method is `icmp`, but not native EVPN VTEPs, for
     /// which we do not speak.
-    pub(super) fn icmp_vteps(&self) -> Vec<Ipv4Addr> {
+    #[must_use]
+    pub fn probe_targets(&self) -> Vec<Ipv4Addr> {
         let Some(config) = self.config.as_ref().filter(|c| c.enabled) else { return Vec::new() };
         let configured = config.mac_vrfs.values().flat_map(|m| m.static_vteps.keys());
         let discovered = self.vrfs.values().flat_map(|v| v.discovered.keys());

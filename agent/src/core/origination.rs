@@ -226,6 +226,9 @@ impl Core {
         if !dirty.is_empty() {
             self.generation += 1;
         }
+        // The VTEP set (configured, discovered, EVPN) only changes where an
+        // RT-3 scope is dirtied: a learned MAC does not walk the VTEPs.
+        let vteps_changed = dirty.iter().any(|scope| matches!(scope, Scope::Everything | Scope::Rt3(..)));
         if dirty.contains(&Scope::Everything) {
             // Every scope, but not as one set of every scope (50 MB at 1M
             // MACs, measured by `route-memory`): the RT-3 scopes, then each
@@ -251,10 +254,12 @@ impl Core {
             self.ignore_sent.clone_from(&ignore);
             out.push(Output::IgnoreVteps(ignore));
         }
-        let probe = self.icmp_vteps();
-        if probe != self.probe_sent {
-            self.probe_sent.clone_from(&probe);
-            out.push(Output::Probe(probe));
+        if vteps_changed {
+            let probe = self.probe_targets();
+            if probe != self.probe_sent {
+                self.probe_sent.clone_from(&probe);
+                out.push(Output::Probe(probe));
+            }
         }
         if std::mem::take(&mut self.forget_everything) {
             // Everything is seen again, so every refusal with it.
