@@ -148,7 +148,8 @@ def down_up_rounds(cleanup, rounds):
 
 def neighbor_updates():
     out = subprocess.run(
-        ["vtysh", "--vty_socket", f"{WORK}/leaf1/run", "-c", "show bgp neighbor 1.1.1.254 json"],
+        [b.NetnsLab.SCRIPT, "vtysh", "leaf1", "-c", "show bgp neighbor 1.1.1.254 json"],
+        env=dict(os.environ, SVA_LAB=LAB.prefix),
         capture_output=True, text=True, check=False).stdout
     try:
         return json.loads(out)["1.1.1.254"]["messageStats"]["updatesRecv"]

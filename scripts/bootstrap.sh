@@ -13,7 +13,16 @@
 #
 # Runs as root on Debian 12. As another user it only checks, and says what is
 # missing.
+#
+# --demo: only what scripts/demo.sh needs (Debian packages, the toolchains
+# and bpf-linker that build the agent); it makes the Debian 13 root itself,
+# beside the build. The test-only parts (musl target, cargo-fuzz, cargo-deb,
+# the package test's root, the unstable root, the Python venv) wait for
+# test.sh.
 set -euo pipefail
+
+demo_only=false
+[ "${1:-}" = --demo ] && demo_only=true
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/versions.sh
@@ -61,7 +70,7 @@ for component in rustfmt clippy; do
 done
 
 # The RPM ships a static binary (musl), as SR Linux has no Rust runtime deps to rely on.
-if ! rustup target list --installed --toolchain stable | grep -q '^x86_64-unknown-linux-musl$'; then
+if ! $demo_only && ! rustup target list --installed --toolchain stable | grep -q '^x86_64-unknown-linux-musl$'; then
     say "adding the x86_64-unknown-linux-musl target to stable (static binary for the RPM)"
     rustup target add x86_64-unknown-linux-musl --toolchain stable
 fi
@@ -104,6 +113,11 @@ else
     echo "$want" >"$stamp"
 fi
 
+if $demo_only; then
+    say "done (what the demo needs)"
+    exit 0
+fi
+
 # --- cargo-fuzz --------------------------------------------------------------
 if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
     say "installing cargo-fuzz $CARGO_FUZZ_VERSION"
@@ -140,6 +154,22 @@ if is_root && [ ! -x "$roots/bookworm/usr/bin/man" ]; then
     mv "$roots/bookworm.tmp" "$roots/bookworm"
 else
     say "Debian 12 root for the package test: ${roots}/bookworm $( [ -d "$roots/bookworm" ] && echo present || echo 'skipped (not root)')"
+fi
+
+# --- Newer FRR and GoBGP, in Debian roots (scripts/debian-root.sh) ------------
+# Debian 13 "trixie" (pinned by name): FRR 10.3 and GoBGP 3.36, which the lab
+# uses by default and CI runs the interop and end-to-end tests against.
+# Debian unstable "sid": FRR 10.7, the first release here whose
+# graceful-restart helper keeps l2vpn evpn routes. sid moves, so its exact
+# version is whatever sid.packages records; if it cannot be made, the tests
+# that need it say SKIP and the rest goes on.
+if is_root; then
+    "$repo/scripts/debian-root.sh" trixie usr/bin/gobgpd frr gobgpd ||
+        die "the Debian 13 root (FRR 10.3, GoBGP 3.36) could not be made"
+    "$repo/scripts/debian-root.sh" sid usr/lib/frr/bgpd frr ||
+        say "warning: no Debian unstable root (FRR 10.7): its graceful-restart test will be skipped"
+else
+    say "Debian 13 and unstable roots: skipped (not root)"
 fi
 
 # --- Python ------------------------------------------------------------------

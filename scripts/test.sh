@@ -87,6 +87,23 @@ step fmt check cargo fmt --all --check
 step clippy check cargo clippy --workspace --all-targets --locked -- -D warnings
 step cargo-test cargo cargo test --workspace --locked
 
+# --- The same interop and end-to-end tests against current releases: FRR 10.3
+# and GoBGP 3.36 (Debian 13 root), and the graceful-restart test against FRR
+# 10.7 (Debian unstable root), the first helper that keeps EVPN routes -------
+roots=${SVA_ROOTS:-/var/cache/static-vxlan-agent/roots}
+release_of() { awk -v p="$2" '$1 == p {print $2}' "$roots/$1.packages" 2>/dev/null; }
+echo "FRR $(dpkg-query -W -f '${Version}' frr 2>/dev/null) and GoBGP $(dpkg-query -W -f '${Version}' gobgpd 2>/dev/null) (host);" \
+    "FRR $(release_of trixie frr) and GoBGP $(release_of trixie gobgpd) (trixie root); FRR $(release_of sid frr) (sid root)"
+step current-releases cargo env SVA_FRR=10.3 SVA_GOBGP=3.36 \
+    cargo test --locked -p static-vxlan-agent --test interop_frr --test interop_gobgp --test e2e
+if [ -x "$roots/sid/usr/lib/frr/bgpd" ]; then
+    step frr-10.7-graceful-restart cargo env SVA_FRR=10.7 \
+        cargo test --locked -p static-vxlan-agent --test e2e an_agent_restart_behind_a_graceful_restart_helper
+else
+    echo "SKIP: frr-10.7-graceful-restart: no Debian unstable root in $roots (bootstrap.sh could not make it)"
+    skipped=$((skipped + 1))
+fi
+
 # --- Fuzzing: every target for a bounded time (crashers go to
 # bgp-wire/tests/regressions/) ----------------------------------------------------
 step fuzz check "$repo/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}"

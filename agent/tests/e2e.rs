@@ -28,7 +28,7 @@ use std::{
 };
 
 use serde_json::Value;
-use static_vxlan_agent_tests::{peers::installed, privileged, unique_name};
+use static_vxlan_agent_tests::{privileged, releases::Frr, unique_name};
 
 const VNI: &str = "16000000";
 const H1_MAC: &str = "02:00:00:00:01:01";
@@ -40,19 +40,24 @@ static SERIAL: Mutex<()> = Mutex::new(());
 struct Lab {
     prefix: String,
     script: PathBuf,
+    /// The leaves' FRR release (`SVA_FRR`).
+    frr: Frr,
     _serial: MutexGuard<'static, ()>,
 }
 
 impl Lab {
-    /// A lab, if this test may run (root, FRR installed); else prints SKIP.
+    /// A lab, if this test may run (root, the FRR release installed);
+    /// else prints SKIP.
     fn start(test: &str) -> Option<Self> {
-        if !privileged(test) || !installed(test, "/usr/lib/frr/bgpd") {
+        if !privileged(test) {
             return None;
         }
+        let frr = Frr::available(test)?;
         let serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let lab = Self {
             prefix: unique_name("e"),
             script: Path::new(env!("CARGO_MANIFEST_DIR")).join("../labs/netns/lab.sh"),
+            frr,
             _serial: serial,
         };
         lab.script(&["up"]);
@@ -68,6 +73,7 @@ impl Lab {
             .arg(&self.script)
             .args(args)
             .env("SVA_LAB", &self.prefix)
+            .env("FRR", &self.frr.release)
             .env("AGENT_BIN", env!("CARGO_BIN_EXE_static-vxlan-agent"))
             .env("AGING", "300")
             // Shorter than the default 5 s, so the liveness test is quick.
@@ -112,9 +118,13 @@ impl Lab {
         })
     }
 
+    /// One vtysh command on a leaf, through lab.sh (which knows where the
+    /// leaf's FRR release keeps its sockets).
     fn vtysh(&self, leaf: &str, command: &str) -> String {
-        let output = Command::new("vtysh")
-            .args(["--vty_socket", &self.work().join(leaf).join("run").display().to_string(), "-c", command])
+        let output = Command::new("bash")
+            .arg(&self.script)
+            .args(["vtysh", leaf, "-c", command])
+            .env("SVA_LAB", &self.prefix)
             .output()
             .expect("vtysh");
         String::from_utf8_lossy(&output.stdout).into_owned()
@@ -176,6 +186,7 @@ impl Drop for Lab {
             .arg(&self.script)
             .arg("down")
             .env("SVA_LAB", &self.prefix)
+            .env("FRR", &self.frr.release)
             .env("AGENT_BIN", env!("CARGO_BIN_EXE_static-vxlan-agent"))
             .status();
     }
@@ -382,8 +393,9 @@ fn routes_come_back_after_an_agent_kill_and_after_an_frr_restart() {
         || if flooded(&lab) { Ok(()) } else { Err(lab.fdb("leaf2")) },
     );
 
-    // SIGKILL: no NOTIFICATION. FRR 8.4 keeps no EVPN routes as graceful-
-    // restart helper, so they go; a restarted agent brings them back.
+    // SIGKILL: no NOTIFICATION. FRR before 10.6 keeps no EVPN routes as
+    // graceful-restart helper, so they go (later releases keep them; see
+    // the graceful-restart test below); a restarted agent brings them back.
     lab.script(&["agent-kill"]);
     lab.start_agent();
     eventually("RT-3 back after the agent restart", 15, || {
@@ -539,4 +551,125 @@ fn a_dead_static_vtep_is_withdrawn_and_comes_back() {
     assert!(sent >= 30, "the ping stream ran: {sent} sent");
     assert_eq!(sent, received, "h4 -> h2 lost {} of {sent} while 1.1.1.1 was down", sent - received);
     assert!(lab.agent_log().contains("static VTEP down"), "{}", lab.agent_log());
+}
+
+/// What leaf2's FDB held of h1 (its MAC and the flood entry of static1),
+/// sampled every 100 ms by a thread until stopped.
+struct FdbWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<Vec<(Duration, bool)>>>,
+}
+
+impl FdbWatch {
+    fn start(lab: &Lab) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ns = format!("{}-leaf2", lab.prefix);
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let start = Instant::now();
+            let mut samples = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = Command::new("ip")
+                    .args(["netns", "exec", &ns, "bridge", "fdb", "show", "dev", "vxlan0"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let has_h1 = out.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"));
+                let floods = out.contains("00:00:00:00:00:00 dst 1.1.1.1");
+                samples.push((start.elapsed(), has_h1 && floods));
+                thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        });
+        Self { stop, thread: Some(thread) }
+    }
+
+    /// The samples: (time since start, h1 and the flood entry present).
+    fn stop(mut self) -> Vec<(Duration, bool)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}
+
+impl Drop for FdbWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The agent gets SIGKILL and starts again 3 s later, while h1 pings h4
+/// every 100 ms and leaf2's FDB is polled every 100 ms. FRR from 10.6 on,
+/// as graceful-restart helper, keeps our routes stale until our End-of-RIB:
+/// leaf2 never loses h1 or the flood entry, and no ping is lost. Earlier
+/// FRR releases drop l2vpn evpn routes when the session goes: the test
+/// checks that they do (so a change there is noticed), that everything
+/// comes back, and prints the gap (docs/RELIABILITY.md records it).
+#[test]
+fn an_agent_restart_behind_a_graceful_restart_helper() {
+    let Some(lab) = Lab::start("an_agent_restart_behind_a_graceful_restart_helper") else { return };
+    let version = lab.frr.version();
+    lab.start_agent();
+    assert!(lab.ping_eventually("h1", "10.0.0.104"));
+    eventually("leaf2 holds h1 at 1.1.1.1 and floods to it", 15, || {
+        let fdb = lab.fdb("leaf2");
+        let has = fdb.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"))
+            && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1");
+        if has { Ok(()) } else { Err(fdb) }
+    });
+    // The restarted agent must know h1 at once: from its state file, which
+    // is written at most every 5 s after a change.
+    eventually("the state file holds h1", 10, || {
+        let saved = std::fs::read_to_string(lab.work().join("learned-table.json")).unwrap_or_default();
+        if saved.contains(H1_MAC) { Ok(()) } else { Err(saved) }
+    });
+
+    let watch = FdbWatch::start(&lab);
+    let stream = PingStream::start(&lab, "h1", "10.0.0.104");
+    thread::sleep(Duration::from_secs(1));
+    lab.script(&["agent-kill"]);
+    let killed = Instant::now();
+    thread::sleep(Duration::from_secs(3));
+    lab.start_agent();
+    eventually("the restarted agent is established", 15, || {
+        let bgp = lab.agent_state()["bgp"].clone();
+        if bgp["state"] == "established" { Ok(()) } else { Err(bgp.to_string()) }
+    });
+    let restarted = killed.elapsed();
+    // Whatever was dropped has come back, and stays.
+    eventually("leaf2 holds h1 and the flood entry again", 15, || {
+        let fdb = lab.fdb("leaf2");
+        let has = fdb.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"))
+            && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1");
+        if has { Ok(()) } else { Err(fdb) }
+    });
+    thread::sleep(Duration::from_secs(2));
+    let (sent, received) = stream.stop();
+    let samples = watch.stop();
+    let missing: Vec<_> = samples.iter().filter(|(_, present)| !present).map(|(at, _)| *at).collect();
+    let gap = match (missing.first(), missing.last()) {
+        (Some(first), Some(last)) => last.saturating_sub(*first) + Duration::from_millis(100),
+        _ => Duration::ZERO,
+    };
+    eprintln!(
+        "graceful restart, FRR {version}: {} samples, {} without h1 or the flood entry (gap ~{gap:?}); \
+         pings {received}/{sent}; agent back after {restarted:?}",
+        samples.len(),
+        missing.len()
+    );
+    assert!(
+        samples.len() >= 50 && sent >= 50,
+        "the watch and the stream ran: {} samples, {sent} pings",
+        samples.len()
+    );
+    if lab.frr.keeps_evpn_routes_over_graceful_restart() {
+        assert!(missing.is_empty(), "FRR {version} dropped h1 or the flood entry at {missing:?}");
+        assert_eq!(sent, received, "FRR {version}: {} of {sent} pings lost", sent - received);
+    } else {
+        assert!(
+            !missing.is_empty(),
+            "FRR {version} kept our routes over the restart: update Frr::keeps_evpn_routes_over_graceful_restart and \
+             docs/RELIABILITY.md"
+        );
+        assert!(received < sent, "FRR {version}: the routes went, yet no ping was lost");
+    }
 }

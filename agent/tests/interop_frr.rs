@@ -15,7 +15,10 @@ use std::time::Duration;
 use common::{Routes, SPEAKER_ADDR, expect_event, speaker_config};
 use serde_json::Value;
 use static_vxlan_agent::bgp::session::{self, Command, Event};
-use static_vxlan_agent_tests::peers::{FRR_ADDR, FrrBgpd, installed, wait_for};
+use static_vxlan_agent_tests::{
+    peers::{FRR_ADDR, FrrBgpd, wait_for},
+    releases::Frr,
+};
 
 fn path<'a>(paths: &'a [Value], prefix: &str) -> Option<&'a Value> {
     paths.iter().find(|p| p["prefix"] == prefix)
@@ -23,7 +26,7 @@ fn path<'a>(paths: &'a [Value], prefix: &str) -> Option<&'a Value> {
 
 #[test]
 fn frr_receives_exactly_what_we_send() {
-    if !installed("frr_receives_exactly_what_we_send", "/usr/lib/frr/bgpd") {
+    if Frr::available("frr_receives_exactly_what_we_send").is_none() {
         return;
     }
     let mut frr = FrrBgpd::start(65000, SPEAKER_ADDR);

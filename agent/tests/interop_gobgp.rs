@@ -14,7 +14,10 @@ use std::time::Duration;
 use common::{Routes, SPEAKER_ADDR, expect_event, many_routes, speaker_config};
 use serde_json::Value;
 use static_vxlan_agent::bgp::session::{self, Command, Event};
-use static_vxlan_agent_tests::peers::{GoBgp, GoBgpOptions, free_port_on, installed, wait_for};
+use static_vxlan_agent_tests::{
+    peers::{GoBgp, GoBgpOptions, free_port_on, wait_for},
+    releases::GoBgpRelease,
+};
 
 /// The EVPN paths GoBGP holds whose NLRI `type` is `route_type`.
 fn paths_of_type(gobgp: &GoBgp, route_type: u64) -> Vec<Value> {
@@ -38,7 +41,7 @@ fn find_mac(paths: &[Value], mac: &str) -> Option<Value> {
 
 #[test]
 fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
-    if !installed("gobgp_receives_exactly_what_we_send", "gobgpd") {
+    if GoBgpRelease::available("gobgp_receives_exactly_what_we_send").is_none() {
         return;
     }
     let mut gobgp = GoBgp::start(65000, SPEAKER_ADDR);
@@ -165,7 +168,7 @@ fn gobgp_receives_exactly_what_we_send_and_we_receive_what_it_sends() {
 
 #[test]
 fn a_large_table_reaches_gobgp_whole_in_4096_byte_updates() {
-    if !installed("a_large_table_reaches_gobgp_whole", "gobgpd") {
+    if GoBgpRelease::available("a_large_table_reaches_gobgp_whole").is_none() {
         return;
     }
     // GoBGP does not offer extended messages, so 10,000 routes behind 10
@@ -195,7 +198,7 @@ fn a_large_table_reaches_gobgp_whole_in_4096_byte_updates() {
 
 #[test]
 fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
-    if !installed("after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib", "gobgpd") {
+    if GoBgpRelease::available("after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib").is_none() {
         return;
     }
     let gobgp = GoBgp::start_with(
@@ -254,7 +257,7 @@ fn after_an_agent_restart_gobgp_keeps_our_routes_until_end_of_rib() {
 
 #[test]
 fn a_passive_speaker_accepts_gobgp_dialing_in() {
-    if !installed("a_passive_speaker_accepts_gobgp_dialing_in", "gobgpd") {
+    if GoBgpRelease::available("a_passive_speaker_accepts_gobgp_dialing_in").is_none() {
         return;
     }
     // We only listen; GoBGP dials us on our port.
@@ -281,7 +284,7 @@ fn a_passive_speaker_accepts_gobgp_dialing_in() {
 
 #[test]
 fn tcp_md5_with_the_right_password_comes_up_and_with_a_wrong_one_does_not() {
-    if !installed("tcp_md5_with_the_right_password", "gobgpd") {
+    if GoBgpRelease::available("tcp_md5_with_the_right_password").is_none() {
         return;
     }
     let options = GoBgpOptions { md5_password: Some("s3cret-pw".to_owned()), ..Default::default() };
@@ -338,7 +341,7 @@ fn tcp_md5_with_the_right_password_comes_up_and_with_a_wrong_one_does_not() {
 
 #[test]
 fn when_both_sides_dial_the_collision_resolves_to_one_stable_session() {
-    if !installed("when_both_sides_dial", "gobgpd") {
+    if GoBgpRelease::available("when_both_sides_dial").is_none() {
         return;
     }
     let listen_port = free_port_on(SPEAKER_ADDR);

@@ -19,7 +19,8 @@ use std::{
 use serde_json::{Value, json};
 use static_vxlan_agent_tests::{
     fake_ndk::{AckInfo, Change, FakeNdk},
-    peers::{Daemon, GoBgp, ScratchDir, free_port, installed, wait_for},
+    peers::{Daemon, GoBgp, ScratchDir, free_port, wait_for},
+    releases::GoBgpRelease,
 };
 
 const AGENT: &str = env!("CARGO_BIN_EXE_static-vxlan-agent");
@@ -126,9 +127,7 @@ struct Lab {
 }
 
 fn start(test: &str) -> Option<Lab> {
-    if !installed(test, "gobgpd") {
-        return None;
-    }
+    GoBgpRelease::available(test)?;
     let dir = ScratchDir::new("ndk");
     // The same shape of name as the real socket: the `:50053` is part of it.
     let ndk = FakeNdk::start(&dir.path().join("sr_sdk_service_manager:50053"));

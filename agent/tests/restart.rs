@@ -27,8 +27,9 @@ use std::{
 use serde_json::Value;
 use snoop_lab::{Lab, VTEP_A, VTEP_B, mac_text};
 use static_vxlan_agent_tests::{
-    peers::{GoBgp, GoBgpOptions, installed, wait_for},
+    peers::{GoBgp, GoBgpOptions, wait_for},
     privileged,
+    releases::GoBgpRelease,
 };
 
 /// The agent's source address (GoBGP's neighbor): not GoBGP's own
@@ -131,7 +132,7 @@ impl Drop for Watcher {
 #[test]
 fn a_killed_agent_comes_back_with_what_it_learned_and_the_helper_never_loses_a_route() {
     let name = "a_killed_agent_comes_back_with_what_it_learned_and_the_helper_never_loses_a_route";
-    if !privileged(name) || !installed(name, "gobgpd") {
+    if !privileged(name) || GoBgpRelease::available(name).is_none() {
         return;
     }
     let gobgp = Arc::new(GoBgp::start_with(

@@ -12,8 +12,13 @@
 # usage: lab.sh up | agent-config | agent-start | agent-stop | agent-kill | agent-reload | show
 #              | frr-restart LEAF | frr-kill LEAF | frr-start LEAF | vtep-cut N | vtep-restore N
 #              | down | demo [--keep]
+#              | vtysh LEAF ARGS...
 #   SVA_LAB      namespace prefix (default: sva), so several labs can coexist
 #   AGENT_BIN    the agent binary (default: target/release/static-vxlan-agent)
+#   FRR          the leaves' FRR release: 10.3 (default; a Debian 13 root), 8.4 (the host's
+#                Debian 12 package) or 10.7 (a Debian unstable root). Roots come from
+#                scripts/debian-root.sh (bootstrap.sh makes them); the lab keeps the release
+#                it was brought up with until "down".
 #   LIVENESS     the agent's liveness method for the static VTEPs (default icmp; none)
 #   HOLD_DOWN    its hold-down in seconds (default 5)
 #   vtep-cut N   takes static VTEP N's uplink down (a dead VTEP); vtep-restore N brings it back
@@ -27,11 +32,52 @@ AGENT_BIN=${AGENT_BIN:-$repo/target/release/static-vxlan-agent}
 VNI=16000000
 NSS="spine static1 static2 leaf1 leaf2 h1 h2 h3 h4"
 HTTP=127.0.0.1:8479
+ROOTS=${SVA_ROOTS:-/var/cache/static-vxlan-agent/roots}
 
 ns() { echo "$P-$1"; }
 x() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
-vty() { local leaf=$1; shift; vtysh --vty_socket "$W/$leaf/run" "$@"; }
 say() { printf 'lab: %s\n' "$*"; }
+
+# The FRR release: the one the lab came up with, else $FRR.
+FRR=$(cat "$W/frr-release" 2>/dev/null || echo "${FRR:-10.3}")
+case $FRR in
+8.4) FRR_ROOT= ;;
+10.3) FRR_ROOT=$ROOTS/trixie ;;
+10.7) FRR_ROOT=$ROOTS/sid ;;
+*) say "FRR=$FRR: known releases are 8.4, 10.3 and 10.7"; exit 2 ;;
+esac
+
+# FRR from a root runs chrooted in the namespace: its libfrr needs the root's
+# glibc. ip netns exec gives each command a private mount namespace, so the
+# proc and sys mounts below live and die with the daemons they serve. FRR 10
+# daemons find each other through a pathspace (-N): one per leaf.
+in_frr() {
+    local leaf=$1
+    shift
+    if [ -z "$FRR_ROOT" ]; then
+        x "$leaf" "$@"
+    else
+        # shellcheck disable=SC2016
+        ip netns exec "$(ns "$leaf")" sh -c 'mount -t proc proc "$0/proc" && mount --rbind /sys "$0/sys" && exec chroot "$0" "$@"' \
+            "$FRR_ROOT" "$@"
+    fi
+}
+vty() {
+    local leaf=$1
+    shift
+    if [ -z "$FRR_ROOT" ]; then
+        vtysh --vty_socket "$W/$leaf/run" "$@"
+    else
+        chroot "$FRR_ROOT" vtysh -N "$P-$leaf" "$@"
+    fi
+}
+frr_version() {
+    if [ -z "$FRR_ROOT" ]; then
+        dpkg-query -W -f '${Version}' frr
+    else
+        awk '$1 == "frr" {print $2}' "$FRR_ROOT.packages"
+    fi
+}
 
 # wait_until SECONDS CMD...: polls every 0.1 s.
 wait_until() {
@@ -99,10 +145,64 @@ net_up() {
     done
 }
 
+# frr_dirs LEAF: the leaf's directory, inside the FRR root when there is one
+# ($W/LEAF is then a link to it), and its run directory (sockets, pid files).
+frr_dirs() {
+    local leaf=$1
+    if [ -z "$FRR_ROOT" ]; then
+        mkdir -p "$W/$leaf/run"
+    else
+        # An empty vtysh.conf for the pathspace, or vtysh complains at every call.
+        mkdir -p "$FRR_ROOT$W/$leaf" "$FRR_ROOT/run/frr/$P-$leaf" "$FRR_ROOT/etc/frr/$P-$leaf"
+        : >"$FRR_ROOT/etc/frr/$P-$leaf/vtysh.conf"
+        ln -sfn "$FRR_ROOT$W/$leaf" "$W/$leaf"
+        ln -sfn "$FRR_ROOT/run/frr/$P-$leaf" "$W/$leaf/run"
+    fi
+}
+
+# frr_start LEAF: zebra and bgpd (FRR 10: mgmtd, zebra, bgpd, then the
+# configuration through vtysh, since zebra's goes through mgmtd).
+frr_start() {
+    local leaf=$1
+    if [ -z "$FRR_ROOT" ]; then
+        chown -R frr:frr "$W/$leaf"
+        x "$leaf" /usr/lib/frr/zebra -d -f "$W/$leaf/zebra.conf" -i "$W/$leaf/run/zebra.pid" \
+            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+        bgpd_run "$leaf"
+    else
+        # The daemons open their log as root before dropping to frr: create it
+        # as frr first, or it ends up root's and they cannot reopen it.
+        touch "$W/$leaf/frr.log"
+        chroot "$FRR_ROOT" chown -R frr:frr "$W/$leaf/" "/run/frr/$P-$leaf"
+        # What a daemon prints before it detaches goes to start.log.
+        in_frr "$leaf" /usr/lib/frr/mgmtd -d -N "$P-$leaf" -P 0 --log "file:$W/$leaf/frr.log" >>"$W/$leaf/start.log" 2>&1
+        in_frr "$leaf" /usr/lib/frr/zebra -d -N "$P-$leaf" -P 0 --log "file:$W/$leaf/frr.log" >>"$W/$leaf/start.log" 2>&1
+        bgpd_run "$leaf"
+        wait_until 10 vty "$leaf" -d bgpd -c 'show bgp summary' || { say "bgpd on $leaf did not start"; return 1; }
+        vty "$leaf" -f "$W/$leaf/frr.conf" >>"$W/$leaf/vtysh.log" 2>&1
+    fi
+}
+
+# bgpd_run LEAF: starts bgpd alone. FRR 10's bgpd listens on the leaf's own
+# address only: once zebra reports the agent's 1.1.1.254 as local, a bgpd on
+# 0.0.0.0 refuses it as a neighbor ("the local system").
+bgpd_run() {
+    local leaf=$1
+    if [ -z "$FRR_ROOT" ]; then
+        x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
+            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+    else
+        local address
+        address=$(awk '/bgp router-id/ {print $3}' "$W/$leaf/bgpd.conf")
+        in_frr "$leaf" /usr/lib/frr/bgpd -d -N "$P-$leaf" -P 0 -l "$address" --log "file:$W/$leaf/frr.log" >>"$W/$leaf/start.log" 2>&1
+    fi
+}
+
 frr_up() {
+    echo "$FRR" >"$W/frr-release"
     for l in 3 4; do
         local leaf=leaf$((l - 2)) neighbors
-        mkdir -p "$W/$leaf/run"
+        frr_dirs "$leaf"
         cat >"$W/$leaf/zebra.conf" <<EOF
 hostname $leaf
 log file $W/$leaf/frr.log informational
@@ -143,11 +243,9 @@ $neighbors
   exit-vni
  exit-address-family
 EOF
-        chown -R frr:frr "$W/$leaf"
-        x "$leaf" /usr/lib/frr/zebra -d -f "$W/$leaf/zebra.conf" -i "$W/$leaf/run/zebra.pid" \
-            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
-        x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
-            -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
+        # FRR 10 takes one file through vtysh; its logging is on the command line.
+        grep -hv '^log file' "$W/$leaf/zebra.conf" "$W/$leaf/bgpd.conf" >"$W/$leaf/frr.conf"
+        frr_start "$leaf"
     done
     for leaf in leaf1 leaf2; do
         wait_until 15 vty "$leaf" -c "show evpn vni $VNI json" || { say "FRR on $leaf did not come up"; return 1; }
@@ -164,10 +262,14 @@ leaves_peered() {
 up() {
     [ "$(id -u)" -eq 0 ] || { say "must run as root"; exit 1; }
     down 2>/dev/null || true
+    if [ -n "$FRR_ROOT" ] && [ ! -x "$FRR_ROOT/usr/lib/frr/bgpd" ]; then
+        say "FRR $FRR needs the Debian root $FRR_ROOT: run scripts/bootstrap.sh"
+        exit 1
+    fi
     mkdir -p "$W"
     net_up
     frr_up
-    say "up: 4 VTEPs, 4 hosts, FRR on leaf1 and leaf2 (namespaces $P-*)"
+    say "up: 4 VTEPs, 4 hosts, FRR $(frr_version) on leaf1 and leaf2 (namespaces $P-*)"
 }
 
 agent_config() {
@@ -231,23 +333,35 @@ down() {
     agent_stop TERM
     # Whatever else still runs with this lab's config (a crashed test, say).
     pkill -KILL -f -- "--config $W/agent.yaml" 2>/dev/null || true
+    local pids=()
     for leaf in leaf1 leaf2; do
-        for daemon in bgpd zebra; do
+        for daemon in bgpd zebra mgmtd; do
             local f="$W/$leaf/run/$daemon.pid"
-            [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+            [ -f "$f" ] && pids+=("$(cat "$f")")
         done
     done
-    sleep 0.3
+    if [ ${#pids[@]} -gt 0 ]; then
+        kill "${pids[@]}" 2>/dev/null || true
+        for _ in $(seq 1 30); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
     for n in $NSS; do ip netns del "$(ns "$n")" 2>/dev/null || true; done
+    if [ -n "$FRR_ROOT" ]; then
+        rm -rf "${FRR_ROOT:?}$W" "$FRR_ROOT/run/frr/$P-leaf"[12] "$FRR_ROOT/etc/frr/$P-leaf"[12]
+    fi
     rm -rf "$W"
 }
 
-# frr_restart LEAF: stops bgpd and starts it again with the same config.
+# bgpd_start LEAF: starts bgpd with its configuration and waits for its vty.
 bgpd_start() {
     local leaf=$1
-    x "$leaf" /usr/lib/frr/bgpd -d -f "$W/$leaf/bgpd.conf" -i "$W/$leaf/run/bgpd.pid" \
-        -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
-    wait_until 10 vty "$leaf" -c 'show bgp summary'
+    bgpd_run "$leaf"
+    wait_until 10 vty "$leaf" -d bgpd -c 'show bgp summary'
+    # FRR 10: bgpd starts empty; the configuration comes through vtysh (zebra's
+    # part again too, which changes nothing there).
+    if [ -n "$FRR_ROOT" ]; then
+        vty "$leaf" -f "$W/$leaf/frr.conf" >>"$W/$leaf/vtysh.log" 2>&1
+    fi
 }
 
 # bgpd_stop LEAF SIGNAL: signals bgpd and waits until it is gone.
@@ -273,6 +387,27 @@ vtep_restore() {
     x "static$i" ip link set up0 up
     x "static$i" ip route replace default via "192.168.100.$((4 * i - 2))" src "1.1.1.$i"
     x spine ip route replace "1.1.1.$i/32" via "192.168.100.$((4 * i - 3))"
+}
+
+# converged: the agent's snooper counters account for every MAC it learned
+# (they are read from the kernel every 2 s), and leaf2 holds every MAC the
+# agent advertises, behind the right VTEP. What "show" prints is then the
+# settled state, not a moment in between.
+converged() {
+    local agent leaf2
+    agent=$(x leaf1 "$AGENT_BIN" show --http "$HTTP" --json) || return 1
+    leaf2=$(vty leaf2 -c "show evpn mac vni $VNI json") || return 1
+    AGENT_STATE=$agent LEAF2_MACS=$leaf2 python3 - <<'PY'
+import json, os, sys
+state = json.loads(os.environ["AGENT_STATE"])
+remote = json.loads(os.environ["LEAF2_MACS"]).get("macs", {})
+macs = state["proxy"]["mac-vrfs"]["blue"]["macs"]
+learned = sum(1 for m in macs.values() if m["source"] == "learned")
+matched = sum(i.get("matched", 0) for i in state["snooper"]["interfaces"].values())
+active = {mac: m["vtep"] for mac, m in macs.items() if m.get("status") == "active"}
+ok = learned > 0 and matched >= learned and all(remote.get(mac, {}).get("remoteVtep") == vtep for mac, vtep in active.items())
+sys.exit(0 if ok else 1)
+PY
 }
 
 ping_ok() { x "$1" ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
@@ -306,6 +441,7 @@ demo() {
     done
     echo
     say "4. What the agent learned and advertised, and what the EVPN leaves installed:"
+    wait_until 15 converged || say "   (not settled after 15 s: the tables below may still change)"
     show
     echo
     if [ "$keep" = --keep ]; then
@@ -325,11 +461,17 @@ agent-reload) agent_reload ;;
 frr-restart) frr_restart "${2:-leaf1}" ;;
 frr-kill) bgpd_stop "${2:-leaf1}" KILL ;;
 frr-start) bgpd_start "${2:-leaf1}" ;;
+vtysh)
+    shift
+    leaf=${1:?usage: lab.sh vtysh LEAF ARGS...}
+    shift
+    vty "$leaf" "$@"
+    ;;
 vtep-cut) vtep_cut "${2:?static VTEP number}" ;;
 vtep-restore) vtep_restore "${2:?static VTEP number}" ;;
 show) show ;;
 down) down ;;
 demo) demo "${2:-}" ;;
-help | -h | --help) sed -n '12,19p' "$0" ;;
-*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|frr-kill LEAF|frr-start LEAF|vtep-cut N|vtep-restore N|down|demo [--keep]"; exit 2 ;;
+help | -h | --help) sed -n '12,24p' "$0" ;;
+*) echo "usage: $0 up|agent-config|agent-start|agent-stop|agent-kill|agent-reload|show|frr-restart LEAF|frr-kill LEAF|frr-start LEAF|vtep-cut N|vtep-restore N|vtysh LEAF ARGS...|down|demo [--keep]"; exit 2 ;;
 esac

@@ -8,6 +8,7 @@
 
 pub mod fake_ndk;
 pub mod peers;
+pub mod releases;
 pub mod vxlan;
 
 use std::{

@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::unique_name;
+use crate::{
+    releases::{Frr, GoBgpRelease},
+    unique_name,
+};
 
 /// A free TCP port on loopback (the kernel picks it; we release it at once).
 #[must_use]
@@ -61,7 +64,13 @@ impl ScratchDir {
     /// A new empty directory under the system temp dir.
     #[must_use]
     pub fn new(tag: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("sva-{}", unique_name(tag)));
+        Self::new_in(&std::env::temp_dir(), tag)
+    }
+
+    /// A new empty directory under `base` (a Debian root's /tmp, say).
+    #[must_use]
+    pub fn new_in(base: &Path, tag: &str) -> Self {
+        let path = base.join(format!("sva-{}", unique_name(tag)));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create scratch dir");
         Self(path)
@@ -183,11 +192,13 @@ pub struct GoBgpOptions {
     pub md5_password: Option<String>,
 }
 
-/// GoBGP 3.10 as an iBGP peer for l2vpn-evpn on loopback.
+/// GoBGP (the release `SVA_GOBGP` picks, see [`crate::releases`]) as an
+/// iBGP peer for l2vpn-evpn on loopback.
 #[derive(Debug)]
 pub struct GoBgp {
     daemon: Daemon,
     dir: ScratchDir,
+    release: GoBgpRelease,
     /// The BGP port it listens on (127.0.0.1).
     pub port: u16,
     api_port: u16,
@@ -246,14 +257,15 @@ impl GoBgp {
 "#
         );
         fs::write(dir.path().join("gobgpd.toml"), config).expect("write gobgpd.toml");
-        let daemon = Self::spawn_daemon(&dir, api_port);
-        let gobgp = Self { daemon, dir, port, api_port };
+        let release = GoBgpRelease::selected().unwrap_or_else(|e| panic!("{e}"));
+        let daemon = Self::spawn_daemon(&release, &dir, api_port);
+        let gobgp = Self { daemon, dir, release, port, api_port };
         wait_for("gobgpd's API", Duration::from_secs(10), || gobgp.try_cli(&["global"]).map(|_| ()));
         gobgp
     }
 
-    fn spawn_daemon(dir: &ScratchDir, api_port: u16) -> Daemon {
-        let mut command = Command::new("gobgpd");
+    fn spawn_daemon(release: &GoBgpRelease, dir: &ScratchDir, api_port: u16) -> Daemon {
+        let mut command = Command::new(&release.daemon);
         command.args([
             "-f",
             &dir.path().join("gobgpd.toml").display().to_string(),
@@ -267,7 +279,7 @@ impl GoBgp {
     /// Stops and starts gobgpd again with the same configuration.
     pub fn restart(&mut self) {
         self.daemon.stop();
-        self.daemon = Self::spawn_daemon(&self.dir, self.api_port);
+        self.daemon = Self::spawn_daemon(&self.release, &self.dir, self.api_port);
         wait_for("gobgpd's API after restart", Duration::from_secs(10), || {
             self.try_cli(&["global"]).map(|_| ())
         });
@@ -275,7 +287,7 @@ impl GoBgp {
 
     /// Runs the gobgp CLI against this daemon.
     pub fn try_cli(&self, args: &[&str]) -> Result<String, String> {
-        let output = Command::new("gobgp")
+        let output = Command::new(&self.release.cli)
             .args(["-p", &self.api_port.to_string()])
             .args(args)
             .output()
@@ -329,12 +341,14 @@ impl GoBgp {
     }
 }
 
-/// FRR 8.4 bgpd (without zebra) as a passive iBGP peer for l2vpn-evpn on
-/// 127.0.0.3, queried through vtysh on a private socket directory.
+/// FRR's bgpd (without zebra; the release `SVA_FRR` picks, see
+/// [`crate::releases`]) as a passive iBGP peer for l2vpn-evpn on 127.0.0.3,
+/// queried through vtysh on a private socket directory.
 #[derive(Debug)]
 pub struct FrrBgpd {
     daemon: Daemon,
     dir: ScratchDir,
+    frr: Frr,
     /// The BGP port it listens on (127.0.0.3).
     pub port: u16,
 }
@@ -346,7 +360,8 @@ impl FrrBgpd {
     /// Starts bgpd as AS `asn`, waiting passively for `neighbor`.
     #[must_use]
     pub fn start(asn: u32, neighbor: &str) -> Self {
-        let dir = ScratchDir::new("frr");
+        let frr = Frr::selected().unwrap_or_else(|e| panic!("{e}"));
+        let dir = frr.scratch("frr");
         let port = free_port();
         let config = format!(
             "frr defaults traditional\n\
@@ -367,16 +382,16 @@ impl FrrBgpd {
         );
         fs::write(dir.path().join("bgpd.conf"), config).expect("write bgpd.conf");
         // bgpd drops its privileges to the frr user, which must own its files.
-        crate::run("chown", &["-R", "frr:frr", &dir.path().display().to_string()]);
-        let daemon = Self::spawn_daemon(&dir, port);
-        let frr = Self { daemon, dir, port };
+        frr.give_to_frr(dir.path());
+        let daemon = Self::spawn_daemon(&frr, &dir, port);
+        let frr = Self { daemon, dir, frr, port };
         wait_for("bgpd's vty", Duration::from_secs(10), || frr.try_vtysh("show bgp summary").map(|_| ()));
         frr
     }
 
-    fn spawn_daemon(dir: &ScratchDir, port: u16) -> Daemon {
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        let mut command = Command::new("/usr/lib/frr/bgpd");
+    fn spawn_daemon(frr: &Frr, dir: &ScratchDir, port: u16) -> Daemon {
+        let path = |name: &str| frr.inside_path(&dir.path().join(name)).display().to_string();
+        let mut command = frr.command("/usr/lib/frr/bgpd");
         command.args([
             "-Z",
             "-l",
@@ -398,7 +413,7 @@ impl FrrBgpd {
     /// Stops and starts bgpd again with the same configuration.
     pub fn restart(&mut self) {
         self.daemon.stop();
-        self.daemon = Self::spawn_daemon(&self.dir, self.port);
+        self.daemon = Self::spawn_daemon(&self.frr, &self.dir, self.port);
         wait_for("bgpd's vty after restart", Duration::from_secs(10), || {
             self.try_vtysh("show bgp summary").map(|_| ())
         });
@@ -406,8 +421,17 @@ impl FrrBgpd {
 
     /// Runs one vtysh command against this bgpd.
     pub fn try_vtysh(&self, command: &str) -> Result<String, String> {
-        let output = Command::new("vtysh")
-            .args(["--vty_socket", &self.dir.path().display().to_string(), "-d", "bgpd", "-c", command])
+        let output = self
+            .frr
+            .command("/usr/bin/vtysh")
+            .args([
+                "--vty_socket",
+                &self.frr.inside_path(self.dir.path()).display().to_string(),
+                "-d",
+                "bgpd",
+                "-c",
+                command,
+            ])
             .output()
             .map_err(|e| e.to_string())?;
         if output.status.success() {
