@@ -151,11 +151,26 @@ def wait_until(what, timeout, check, interval=0.05):
         time.sleep(interval)
 
 
+ROOTS = os.environ.get("SVA_ROOTS", "/var/cache/static-vxlan-agent/roots")
+# GoBGP releases: the host's Debian 12 package, and Debian 13's from the
+# root scripts/debian-root.sh makes (a static Go binary: it runs as is).
+GOBGP_BINARIES = {
+    "3.10": ("/usr/bin/gobgpd", "/usr/bin/gobgp"),
+    "3.36": (f"{ROOTS}/trixie/usr/bin/gobgpd", f"{ROOTS}/trixie/usr/bin/gobgp"),
+}
+
+
+def gobgp_available(release):
+    return all(os.path.exists(p) for p in GOBGP_BINARIES[release])
+
+
 class GoBgp:
     """gobgpd (AS 65000) on one loopback address, with neighbors given as
-    dicts: address, passive (bool), port (to dial), rr_client (bool)."""
+    dicts: address, passive (bool), port (to dial), rr_client (bool).
+    `release` picks the binaries (GOBGP_BINARIES)."""
 
-    def __init__(self, cleanup, name, address, neighbors, asn=65000, port=None):
+    def __init__(self, cleanup, name, address, neighbors, asn=65000, port=None, release="3.10"):
+        self.daemon_bin, self.cli_bin = GOBGP_BINARIES[release]
         self.dir = cleanup.tempdir(name)
         self.address = address
         self.port = port or free_port(address)
@@ -203,7 +218,7 @@ class GoBgp:
         self.log = open(os.path.join(self.dir, "gobgpd.log"), "w")
         self.proc = cleanup.process(
             subprocess.Popen(
-                ["gobgpd", "-f", config, "-p", "--pprof-disable", f"--api-hosts=127.0.0.1:{self.api}"],
+                [self.daemon_bin, "-f", config, "-p", "--pprof-disable", f"--api-hosts=127.0.0.1:{self.api}"],
                 stdout=self.log,
                 stderr=subprocess.STDOUT,
             )
@@ -212,7 +227,7 @@ class GoBgp:
 
     def cli(self, *args):
         out = subprocess.run(
-            ["gobgp", "-p", str(self.api), *args], capture_output=True, text=True
+            [self.cli_bin, "-p", str(self.api), *args], capture_output=True, text=True
         )
         return out.stdout if out.returncode == 0 else None
 
@@ -278,8 +293,13 @@ class NetnsLab:
         self.work = f"/tmp/{prefix}-lab"
 
     def run(self, *args, **env):
-        """lab.sh ARGS with extra environment (AGING, HOLD_DOWN, ...)."""
-        full = dict(os.environ, SVA_LAB=self.prefix, AGENT_BIN=AGENT_BIN, **env)
+        """lab.sh ARGS with extra environment (AGING, HOLD_DOWN, FRR, ...).
+        The leaves run FRR 8.4 unless FRR says otherwise: the figures in
+        docs/BENCHMARKS.md name their release, and this keeps them
+        reproducible now that the lab itself defaults to FRR 10.3."""
+        full = dict(os.environ, SVA_LAB=self.prefix, AGENT_BIN=AGENT_BIN)
+        full.setdefault("FRR", "8.4")
+        full.update(env)
         subprocess.run([self.SCRIPT, *args], check=True, env=full, stdout=subprocess.DEVNULL)
 
     def ns(self, node):

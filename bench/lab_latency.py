@@ -71,7 +71,9 @@ def ns(node):
 
 
 def lab(*args):
+    # FRR 8.4 leaves unless FRR says otherwise (what docs/BENCHMARKS.md records).
     env = dict(os.environ, SVA_LAB=PREFIX, AGENT_BIN=AGENT_BIN)
+    env.setdefault("FRR", "8.4")
     subprocess.run([LAB, *args], check=True, env=env, stdout=subprocess.DEVNULL)
 
 

@@ -16,6 +16,10 @@ down); those times are good to about two poll intervals, which the output
 states. RSS of the agent
 and of GoBGP A after the transfer are printed too.
 
+The three GoBGP transfers run once per GoBGP release (GOBGP_RELEASES,
+default "3.10 3.36": Debian 12's and Debian 13's, from the root
+scripts/debian-root.sh makes), in the same run.
+
 usage: sudo bench/origination.py [N ...]      (default: 10000 100000 1000000)
        GOBGP_TIMEOUT=SECS (default 600) bounds each GoBGP transfer;
        GOBGP_UP_TO=N runs the GoBGP transfers only for sizes up to N.
@@ -43,6 +47,7 @@ GOBGP_TIMEOUT = int(os.environ.get("GOBGP_TIMEOUT", "600"))
 # Sizes above this skip the GoBGP transfers (GoBGP 3.10 did not take 100k
 # routes within 240 s here, so 1M would only measure its time limit).
 POLL_SLEEP = 0.1
+GOBGP_RELEASES = [r for r in os.environ.get("GOBGP_RELEASES", "3.10 3.36").split() if b.gobgp_available(r)]
 GOBGP_UP_TO = int(os.environ.get("GOBGP_UP_TO", str(10**9)))
 
 
@@ -135,10 +140,17 @@ def run_one(n):
         b.say(f"N={n}: agent -> sink {r['rt2']} RT-2 in {r['elapsed-s']:.3f} s "
               f"({r['rt2-per-s']:,.0f}/s), agent RSS {r['agent-rss-bytes'] / 2**20:.1f} MiB")
 
+    result["gobgp"] = {}
     if n > GOBGP_UP_TO:
-        for key in ("agent-to-gobgp", "gobgp-to-sink", "gobgp-to-gobgp"):
-            result[key] = None
         return result
+    for release in GOBGP_RELEASES:
+        result["gobgp"][release] = gobgp_transfers(n, release)
+    return result
+
+
+def gobgp_transfers(n, release):
+    """The three transfers with GoBGP `release`: agent -> A, A -> sink, A -> B."""
+    result = {}
     with b.Cleanup() as cleanup:
         # 2. agent -> GoBGP A. A already has its two route-reflector clients
         # configured (the sink and B, dialled on ports chosen now); they are
@@ -149,13 +161,13 @@ def run_one(n):
             {"address": AGENT_ADDR, "passive": True},
             {"address": SINK_ADDR, "passive": False, "port": sink_port, "rr_client": True},
             {"address": B_ADDR, "passive": False, "port": b_port, "rr_client": True},
-        ])
+        ], release=release)
         agent = b.Agent(cleanup, agent_config(n, A_ADDR, gobgp_a.port), tag="orig-gobgp")
         r = poll_receiver(gobgp_a, AGENT_ADDR, n + VTEPS, GOBGP_TIMEOUT)
         r["agent-rss-bytes"] = agent.rss()
         r["gobgp-rss-bytes"] = gobgp_a.rss()
         result["agent-to-gobgp"] = r
-        b.say(f"N={n}: agent -> GoBGP {r['accepted']} routes in {r['elapsed-s']:.3f} s "
+        b.say(f"N={n}: agent -> GoBGP {release} {r['accepted']} routes in {r['elapsed-s']:.3f} s "
               f"(poll {r['poll-interval-s'] * 1000:.0f} ms), GoBGP RSS {r['gobgp-rss-bytes'] / 2**20:.0f} MiB")
 
         # 3. GoBGP A -> sink: A dials it within its 1 s connect-retry; the
@@ -163,15 +175,16 @@ def run_one(n):
         sink, _ = start_sink(cleanup, SINK_ADDR, n, port=sink_port)
         r = sink_result(sink, GOBGP_TIMEOUT + 60)
         result["gobgp-to-sink"] = r
-        b.say(f"N={n}: GoBGP -> sink {r['rt2']} RT-2 in {r['elapsed-s']:.3f} s ({r['rt2-per-s']:,.0f}/s)"
+        b.say(f"N={n}: GoBGP {release} -> sink {r['rt2']} RT-2 in {r['elapsed-s']:.3f} s ({r['rt2-per-s']:,.0f}/s)"
               + ("" if r["complete"] else " INCOMPLETE"))
 
         # 4. GoBGP A -> GoBGP B.
-        gobgp_b = b.GoBgp(cleanup, "b", B_ADDR, [{"address": A_ADDR, "passive": True}], port=b_port)
+        gobgp_b = b.GoBgp(cleanup, "b", B_ADDR, [{"address": A_ADDR, "passive": True}], port=b_port,
+                          release=release)
         r = poll_receiver(gobgp_b, A_ADDR, n + VTEPS, GOBGP_TIMEOUT)
         r["gobgp-rss-bytes"] = gobgp_b.rss()
         result["gobgp-to-gobgp"] = r
-        b.say(f"N={n}: GoBGP -> GoBGP {r['accepted']} routes in {r['elapsed-s']:.3f} s "
+        b.say(f"N={n}: GoBGP {release} -> GoBGP {r['accepted']} routes in {r['elapsed-s']:.3f} s "
               f"(poll {r['poll-interval-s'] * 1000:.0f} ms)" + ("" if r["complete"] else " INCOMPLETE"))
         agent.stop()
     return result
@@ -186,24 +199,33 @@ def rate(r, key="rt2"):
 
 def summary(results):
     print()
-    print("| N | agent -> sink | GoBGP -> sink | ratio | agent -> GoBGP | GoBGP -> GoBGP | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| N | GoBGP | agent -> sink | GoBGP -> sink | ratio | agent -> GoBGP | GoBGP -> GoBGP | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def cell(x, key):
+        if x is None:
+            return "not run"
+        done = "" if x["complete"] else f" (incomplete: {x.get(key, 0):,} in {x['elapsed-s']:.0f} s)"
+        return f"{x['elapsed-s']:.3f} s, {rate(x, key):,.0f}/s{done}"
+
     for r in results:
-        a_s, g_s = r["agent-to-sink"], r["gobgp-to-sink"]
-        a_g, g_g = r["agent-to-gobgp"], r["gobgp-to-gobgp"]
-
-        def cell(x, key):
-            if x is None:
-                return "not run"
-            done = "" if x["complete"] else f" (incomplete: {x.get(key, 0):,} in {x['elapsed-s']:.0f} s)"
-            return f"{x['elapsed-s']:.3f} s, {rate(x, key):,.0f}/s{done}"
-
-        sink_ratio = f"{rate(a_s) / rate(g_s):.1f}x" if g_s and rate(g_s) else "-"
-        gobgp_ratio = (f"{rate(a_g, 'accepted') / rate(g_g, 'accepted'):.1f}x"
-                       if a_g and g_g and rate(g_g, "accepted") else "-")
-        print(f"| {r['n']:,} | {cell(a_s, 'rt2')} | {cell(g_s, 'rt2')} | {sink_ratio} "
-              f"| {cell(a_g, 'accepted')} | {cell(g_g, 'accepted')} | {gobgp_ratio} |")
+        a_s = r["agent-to-sink"]
+        for release, g in (r["gobgp"] or {"-": {}}).items():
+            g_s, a_g, g_g = g.get("gobgp-to-sink"), g.get("agent-to-gobgp"), g.get("gobgp-to-gobgp")
+            sink_ratio = f"{rate(a_s) / rate(g_s):.1f}x" if g_s and rate(g_s) else "-"
+            gobgp_ratio = (f"{rate(a_g, 'accepted') / rate(g_g, 'accepted'):.1f}x"
+                           if a_g and g_g and rate(g_g, "accepted") else "-")
+            print(f"| {r['n']:,} | {release} | {cell(a_s, 'rt2')} | {cell(g_s, 'rt2')} | {sink_ratio} "
+                  f"| {cell(a_g, 'accepted')} | {cell(g_g, 'accepted')} | {gobgp_ratio} |")
     print()
+
+
+def upgrade(r):
+    """A result from before GoBGP releases were compared: its GoBGP was 3.10."""
+    if "gobgp" not in r:
+        old = {k: r.pop(k, None) for k in ("agent-to-gobgp", "gobgp-to-sink", "gobgp-to-gobgp")}
+        r["gobgp"] = {"3.10": old} if any(old.values()) else {}
+    return r
 
 
 def main():
@@ -212,23 +234,26 @@ def main():
     b.build_release()
     path = os.path.join(b.RESULTS, "origination.json")
     earlier = json.load(open(path)) if os.path.exists(path) else []
-    results = [r for r in earlier if r["n"] not in sizes]
+    results = [upgrade(r) for r in earlier if r["n"] not in sizes]
     for n in sizes:
         results.append(run_one(n))
         results.sort(key=lambda r: r["n"])
         b.save("origination", results)  # partial results survive an interrupted run
     summary(results)
-    def series(label, key, count="rt2"):
-        points = [(r["n"], rate(r[key], count)) for r in results if r[key]]
+    def series(label, pick, count="rt2"):
+        points = [(r["n"], rate(pick(r), count)) for r in results if pick(r)]
         return (label, [p[0] for p in points], [p[1] for p in points])
 
+    lines = [series("agent -> bgp-sink", lambda r: r["agent-to-sink"])]
+    for release in sorted({rel for r in results for rel in r["gobgp"]}):
+        def pick(key, rel=release):
+            return lambda r: r["gobgp"].get(rel, {}).get(key)
+        lines += [series(f"GoBGP {release} -> bgp-sink", pick("gobgp-to-sink")),
+                  series(f"agent -> GoBGP {release}", pick("agent-to-gobgp"), "accepted"),
+                  series(f"GoBGP {release} -> GoBGP {release}", pick("gobgp-to-gobgp"), "accepted")]
     b.plot(os.path.join(b.REPO, "docs", "img", "origination.png"),
            "RT-2 origination, routes per second (higher is better)", "routes (N)", "routes/s",
-           [series("agent -> bgp-sink", "agent-to-sink"),
-            series("GoBGP -> bgp-sink", "gobgp-to-sink"),
-            series("agent -> GoBGP", "agent-to-gobgp", "accepted"),
-            series("GoBGP -> GoBGP", "gobgp-to-gobgp", "accepted")],
-           logx=True, logy=True)
+           lines, logx=True, logy=True)
 
 
 if __name__ == "__main__":

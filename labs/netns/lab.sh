@@ -79,6 +79,16 @@ frr_version() {
     fi
 }
 
+# alive PID: the process still runs or holds what it had. A zombie whose
+# threads have all exited does not: it has released its sockets, and whoever
+# reaps orphans here (PID 1) may take a second or more. A zombie leader
+# with a thread still exiting may yet hold them.
+alive() {
+    [ -e "/proc/$1" ] || return 1
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ] && return 0
+    [ "$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -gt 1 ]
+}
+
 # wait_until SECONDS CMD...: polls every 0.1 s.
 wait_until() {
     local end=$((SECONDS + $1))
@@ -315,7 +325,7 @@ agent_stop() {
     local pid
     pid=$(cat "$W/agent.pid")
     kill "-$signal" "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 500); do alive "$pid" || break; sleep 0.01; done
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$W/agent.pid"
 }
@@ -369,7 +379,7 @@ bgpd_stop() {
     local leaf=$1 pid
     pid=$(cat "$W/$leaf/run/bgpd.pid")
     kill "-$2" "$pid" 2>/dev/null || true
-    wait_until 10 sh -c "! kill -0 $pid 2>/dev/null"
+    for _ in $(seq 1 1000); do alive "$pid" || break; sleep 0.01; done
 }
 
 frr_restart() {
