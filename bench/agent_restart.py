@@ -20,10 +20,8 @@ usage: sudo bench/run.sh agent_restart [ROUNDS] [MACS]
 Writes bench/results/agent_restart.json. Asserts no timing.
 """
 
-import datetime
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -77,7 +75,6 @@ def first_table(cleanup, macs):
         result = json.loads(sink.stdout.readline())
         agent.stop()
         sink.wait(10)
-        # The sink is flat: it counts the copy of the state file too.
         if not result["complete"]:
             b.say(f"first table incomplete: {result}")
             continue
@@ -119,38 +116,7 @@ class FdbWatch(threading.Thread):
         return longest
 
 
-def log_time(line):
-    """The UTC timestamp a tracing log line starts with, as Unix seconds."""
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z", re.sub(r"\x1b\[[0-9;]*m", "", line))
-    if not match:
-        return None
-    return datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
-
-
-def table_sent_after(lab, since):
-    """Seconds from `since` to the agent's first "initial table sent" line after it."""
-    with open(os.path.join(lab.work, "agent.log"), errors="replace") as f:
-        for line in f:
-            if "initial table sent" in line:
-                at = log_time(line)
-                if at is not None and at >= since:
-                    return round(at - since, 3)
-    return None
-
-
-def ping_stream(lab):
-    return subprocess.Popen(["ip", "netns", "exec", lab.ns("h1"), "ping", "-i", "0.1", "-n", "10.0.0.104"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-
-
-def stop_ping(proc):
-    proc.send_signal(2)
-    out = proc.communicate(10)[0]
-    match = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def frr_rounds(release, rounds, downs):
+def frr_rounds(cleanup, release, rounds, downs):
     lab = b.NetnsLab("svarst")
     env = {"FRR": release, "AGING": "300"}
     try:
@@ -166,17 +132,17 @@ def frr_rounds(release, rounds, downs):
                                  text=True, env=dict(os.environ, SVA_LAB=lab.prefix)).stdout.split("\n")[0]
         results = {}
         for down in downs:
-            results[str(down)] = [restart_round(lab, env, release, down, r) for r in range(rounds)]
+            results[str(down)] = [restart_round(cleanup, lab, env, release, down, r) for r in range(rounds)]
         return {"frr": version, "rounds": results}
     finally:
         lab.run("down", **env)
 
 
-def restart_round(lab, env, release, down, r):
+def restart_round(cleanup, lab, env, release, down, r):
     """One SIGKILL, `down` seconds, and a restart, watched at leaf2."""
     watch = FdbWatch(lab)
     watch.start()
-    ping = ping_stream(lab)
+    ping = lab.ping_stream(cleanup, "h1", "10.0.0.104")
     time.sleep(1)
     lab.run("agent-kill", **env)
     time.sleep(down)
@@ -186,9 +152,10 @@ def restart_round(lab, env, release, down, r):
     time.sleep(2)
     watch.stopped.set()
     watch.join()
-    sent, received = stop_ping(ping)
+    sent, received = b.stop_ping(ping)
+    table_sent = lab.agent_log_time("initial table sent", restarted)
     result = {"longest-fdb-gap-s": round(watch.longest_gap(), 3), "pings-sent": sent,
-              "pings-lost": sent - received, "restart-to-table-sent-s": table_sent_after(lab, restarted)}
+              "pings-lost": sent - received, "restart-to-table-sent-s": round(table_sent - restarted, 3)}
     b.say(f"FRR {release}, down {down} s, round {r + 1}: {result}")
     return result
 
@@ -211,7 +178,8 @@ def main():
         if root and not os.path.exists(os.path.join(ROOTS, root, "usr/lib/frr/bgpd")):
             b.say(f"FRR {release}: no Debian root in {ROOTS}/{root}; skipped")
             continue
-        data = frr_rounds(release, rounds, (0, 3))
+        with b.Cleanup() as cleanup:
+            data = frr_rounds(cleanup, release, rounds, (0, 3))
         data["summary"] = {
             down: {key: summary([r[key] for r in runs if r[key] is not None])
                    for key in ("longest-fdb-gap-s", "pings-lost", "restart-to-table-sent-s")}

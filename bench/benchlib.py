@@ -7,9 +7,11 @@ exit, on an exception and on SIGINT/SIGTERM. Nothing here asserts a timing:
 scripts print what they measured and write it to bench/results/.
 """
 
+import datetime
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -316,12 +318,52 @@ class NetnsLab:
         except ValueError:
             return {}
 
+    def agent_log_time(self, needle, after, timeout=30):
+        """Unix time of the first agent log line containing `needle` stamped
+        at or after `after`, waiting up to `timeout` s for it to be written."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(os.path.join(self.work, "agent.log"), errors="replace") as f:
+                for line in f:
+                    if needle in line:
+                        at = log_line_time(line)
+                        if at is not None and at >= after:
+                            return at
+            time.sleep(0.05)
+        raise SystemExit(f"no {needle!r} in {self.work}/agent.log within {timeout} s")
+
+    def ping_stream(self, cleanup, src, dst):
+        """`ping` every 100 ms from host namespace `src` to `dst`, until stop_ping."""
+        return cleanup.process(subprocess.Popen(
+            ["ip", "netns", "exec", self.ns(src), "ping", "-i", "0.1", "-n", dst],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+
     def fdb(self, leaf):
         """The leaf's FDB on its vxlan0, as `bridge fdb show` prints it."""
         return subprocess.run(
             ["ip", "netns", "exec", self.ns(leaf), "bridge", "fdb", "show", "dev", "vxlan0"],
             capture_output=True, text=True, check=False,
         ).stdout
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def log_line_time(line):
+    """The UTC timestamp a tracing log line starts with (perhaps inside ANSI
+    colours), as Unix seconds; None for a line without one."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z", ANSI.sub("", line))
+    if not match:
+        return None
+    return datetime.datetime.fromisoformat(match.group(1)).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def stop_ping(proc):
+    """Stops a ping stream with SIGINT: (sent, received) from its summary."""
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(10)[0]
+    match = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
 def build_release():

@@ -25,13 +25,11 @@ Writes bench/results/liveness.json.
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as b  # noqa: E402
@@ -39,7 +37,6 @@ import benchlib as b  # noqa: E402
 LAB = b.NetnsLab("svaliv")
 WORK = LAB.work
 STATIC_MAC = "02:00:00:00:0f:0f"
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def lab(*args, **env):
@@ -89,49 +86,16 @@ class FdbMonitor:
                 self.cond.wait(left)
 
 
-def log_time(after, needle):
-    """The agent log's timestamp of the first line with `needle` at or after `after`."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with open(os.path.join(WORK, "agent.log"), errors="replace") as f:
-            for line in f:
-                if needle not in line:
-                    continue
-                # tracing: 2026-12-07T16:15:20.123456Z, perhaps with ANSI colours around.
-                stamp = ANSI.sub("", line).split()[0]
-                when = datetime.strptime(stamp.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f")
-                at = when.replace(tzinfo=timezone.utc).timestamp()
-                if at >= after:
-                    return at
-        time.sleep(0.05)
-    raise SystemExit(f"liveness: no {needle!r} in the agent log")
-
-
-def ping_stream(cleanup):
-    return cleanup.process(subprocess.Popen(
-        ["ip", "netns", "exec", ns("h4"), "ping", "-i", "0.1", "-n", "10.0.0.102"],
-        stdout=subprocess.PIPE, text=True))
-
-
-def stop_ping(proc):
-    proc.send_signal(2)
-    out, _ = proc.communicate(10)
-    line = next((l for l in out.splitlines() if "packets transmitted" in l), "")
-    sent = int(line.split(" packets transmitted")[0].split()[-1]) if line else 0
-    received = int(line.split(" received")[0].split()[-1]) if line else 0
-    return sent, received
-
-
 def down_up_rounds(cleanup, rounds):
     monitor = FdbMonitor(cleanup)
-    ping = ping_stream(cleanup)
+    ping = LAB.ping_stream(cleanup, "h4", "10.0.0.102")
     runs = []
     for r in range(rounds):
         b.wait_until("leaf2's FDB whole", 60, whole)
         time.sleep(1)
         cut = time.time()
         lab("vtep-cut", "1")
-        detected = log_time(cut, "static VTEP down")
+        detected = LAB.agent_log_time("static VTEP down", cut)
         flood = monitor.wait(cut, lambda l: l.startswith("Deleted 00:00:00:00:00:00") and "dst 1.1.1.1" in l)
         mac = monitor.wait(cut, lambda l: l.startswith(f"Deleted {STATIC_MAC}") and "dst 1.1.1.1" in l)
         time.sleep(0.5)
@@ -142,7 +106,7 @@ def down_up_rounds(cleanup, rounds):
                "static MAC gone": round((mac - cut) * 1000), "back after restore": round((back - restored) * 1000)}
         runs.append(run)
         b.say(f"round {r + 1}: {run} (ms)")
-    sent, received = stop_ping(ping)
+    sent, received = b.stop_ping(ping)
     return runs, {"sent": sent, "received": received}
 
 

@@ -553,6 +553,13 @@ fn a_dead_static_vtep_is_withdrawn_and_comes_back() {
     assert!(lab.agent_log().contains("static VTEP down"), "{}", lab.agent_log());
 }
 
+/// Whether an FDB listing (`bridge fdb show dev vxlan0`) holds h1 behind
+/// static1 and the flood entry to static1.
+fn holds_h1_and_floods_to_static1(fdb: &str) -> bool {
+    fdb.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"))
+        && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1")
+}
+
 /// What leaf2's FDB held of h1 (its MAC and the flood entry of static1),
 /// sampled every 100 ms by a thread until stopped.
 struct FdbWatch {
@@ -574,9 +581,7 @@ impl FdbWatch {
                     .output()
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default();
-                let has_h1 = out.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"));
-                let floods = out.contains("00:00:00:00:00:00 dst 1.1.1.1");
-                samples.push((start.elapsed(), has_h1 && floods));
+                samples.push((start.elapsed(), holds_h1_and_floods_to_static1(&out)));
                 thread::sleep(Duration::from_millis(100));
             }
             samples
@@ -612,9 +617,7 @@ fn an_agent_restart_behind_a_graceful_restart_helper() {
     assert!(lab.ping_eventually("h1", "10.0.0.104"));
     eventually("leaf2 holds h1 at 1.1.1.1 and floods to it", 15, || {
         let fdb = lab.fdb("leaf2");
-        let has = fdb.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"))
-            && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1");
-        if has { Ok(()) } else { Err(fdb) }
+        if holds_h1_and_floods_to_static1(&fdb) { Ok(()) } else { Err(fdb) }
     });
     // The restarted agent must know h1 at once: from its state file, which
     // is written at most every 5 s after a change.
@@ -638,9 +641,7 @@ fn an_agent_restart_behind_a_graceful_restart_helper() {
     // Whatever was dropped has come back, and stays.
     eventually("leaf2 holds h1 and the flood entry again", 15, || {
         let fdb = lab.fdb("leaf2");
-        let has = fdb.lines().any(|l| l.starts_with(H1_MAC) && l.contains("dst 1.1.1.1"))
-            && fdb.contains("00:00:00:00:00:00 dst 1.1.1.1");
-        if has { Ok(()) } else { Err(fdb) }
+        if holds_h1_and_floods_to_static1(&fdb) { Ok(()) } else { Err(fdb) }
     });
     thread::sleep(Duration::from_secs(2));
     let (sent, received) = stream.stop();

@@ -89,6 +89,8 @@ alive() {
     [ "$(find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -gt 1 ]
 }
 
+any_alive() { local pid; for pid in "$@"; do alive "$pid" && return 0; done; return 1; }
+
 # wait_until SECONDS CMD...: polls every 0.1 s.
 wait_until() {
     local end=$((SECONDS + $1))
@@ -170,7 +172,7 @@ frr_dirs() {
     fi
 }
 
-# frr_start LEAF: zebra and bgpd (FRR 10: mgmtd, zebra, bgpd, then the
+# frr_start LEAF: zebra and bgpd (FRR 10: mgmtd, zebra, then bgpd and the
 # configuration through vtysh, since zebra's goes through mgmtd).
 frr_start() {
     local leaf=$1
@@ -178,7 +180,6 @@ frr_start() {
         chown -R frr:frr "$W/$leaf"
         x "$leaf" /usr/lib/frr/zebra -d -f "$W/$leaf/zebra.conf" -i "$W/$leaf/run/zebra.pid" \
             -z "$W/$leaf/run/zserv.api" --vty_socket "$W/$leaf/run"
-        bgpd_run "$leaf"
     else
         # The daemons open their log as root before dropping to frr: create it
         # as frr first, or it ends up root's and they cannot reopen it.
@@ -187,10 +188,8 @@ frr_start() {
         # What a daemon prints before it detaches goes to start.log.
         in_frr "$leaf" /usr/lib/frr/mgmtd -d -N "$P-$leaf" -P 0 --log "file:$W/$leaf/frr.log" >>"$W/$leaf/start.log" 2>&1
         in_frr "$leaf" /usr/lib/frr/zebra -d -N "$P-$leaf" -P 0 --log "file:$W/$leaf/frr.log" >>"$W/$leaf/start.log" 2>&1
-        bgpd_run "$leaf"
-        wait_until 10 vty "$leaf" -d bgpd -c 'show bgp summary' || { say "bgpd on $leaf did not start"; return 1; }
-        vty "$leaf" -f "$W/$leaf/frr.conf" >>"$W/$leaf/vtysh.log" 2>&1
     fi
+    bgpd_start "$leaf" || { say "bgpd on $leaf did not start"; return 1; }
 }
 
 # bgpd_run LEAF: starts bgpd alone. FRR 10's bgpd listens on the leaf's own
@@ -352,7 +351,7 @@ down() {
     done
     if [ ${#pids[@]} -gt 0 ]; then
         kill "${pids[@]}" 2>/dev/null || true
-        for _ in $(seq 1 30); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 30); do any_alive "${pids[@]}" || break; sleep 0.1; done
         kill -KILL "${pids[@]}" 2>/dev/null || true
     fi
     for n in $NSS; do ip netns del "$(ns "$n")" 2>/dev/null || true; done
@@ -366,7 +365,7 @@ down() {
 bgpd_start() {
     local leaf=$1
     bgpd_run "$leaf"
-    wait_until 10 vty "$leaf" -d bgpd -c 'show bgp summary'
+    wait_until 10 vty "$leaf" -d bgpd -c 'show bgp summary' || return 1
     # FRR 10: bgpd starts empty; the configuration comes through vtysh (zebra's
     # part again too, which changes nothing there).
     if [ -n "$FRR_ROOT" ]; then

@@ -27,20 +27,6 @@ pub fn free_port_on(addr: &str) -> u16 {
     TcpListener::bind((addr, 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
-/// True if `program` is on PATH; otherwise prints `SKIP: test: reason`.
-#[must_use]
-pub fn installed(test: &str, program: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        println!("SKIP: {test}: {program} is not installed (scripts/bootstrap.sh installs it)");
-    }
-    found
-}
-
 /// Polls `check` every 100 ms until it returns `Some`, or panics with
 /// `what` and the last state after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
