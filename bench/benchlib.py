@@ -363,7 +363,11 @@ def stop_ping(proc):
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(10)[0]
     match = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+    if not match:
+        # No summary means ping died early: counting that as nothing lost
+        # would hide exactly what these streams are there to catch.
+        raise SystemExit(f"ping printed no summary: {out[-300:]!r}")
+    return int(match.group(1)), int(match.group(2))
 
 
 def build_release():
